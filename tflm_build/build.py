@@ -1,0 +1,531 @@
+"""The SCons build: SConstruct calls :func:`main`, which turns data into nodes.
+
+Order of work, all before SCons builds anything: parse and check the
+variables and goals, load the target, fetch or locate the dependencies, select
+the sources, then declare the library, programs, tests, lists and aliases.
+Every user error stops here with one message and exit status 2.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import config as cfg
+from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
+from .examples import ExampleRegistry, Program, check_app, programs_by_name
+from .sources import ThirdParty, TestProgram, check_kernel_dir, load_rules, select_library, select_tests
+from .targets import Target, TargetRegistry
+
+from SCons.Action import Action
+
+REPO = Path(__file__).resolve().parent.parent
+FIXED_GOALS = {
+    "microlite": "the library libtensorflow-microlite.a",
+    "test": "build and run every unit test and example test",
+    "build": "build every program and test without running them",
+    "list_library_sources": "print the library's sources",
+    "list_library_headers": "print the library's headers",
+    "list_third_party_sources": "print the third-party sources compiled into the library",
+    "list_third_party_headers": "print the third-party headers the library needs",
+    "list_gendir": "print the output folder of this configuration",
+    "list_generator_dir": "print the folder of generated sources",
+    "list_tests": "print the unit tests of this configuration",
+    "config_info": "print the build configuration",
+    "third_party_downloads": "fetch the dependencies this configuration needs",
+}
+
+
+@dataclass
+class Build:
+    """Everything main() derives, kept together for the goal declarations."""
+
+    env: Any
+    config: cfg.Config
+    target: Target
+    tflm: Path
+    gen: Path
+    toolchain: str
+    rules: dict[str, Any]
+    unavailable: dict[str, str] = field(default_factory=dict)  # program -> why it cannot be built here
+
+
+def main() -> None:
+    """Entry point from SConstruct; converts user errors into one message and exit 2."""
+    from SCons.Script import Exit
+
+    try:
+        _main()
+    except TflmBuildError as err:
+        sys.stderr.write(err.render() + "\n")
+        Exit(USAGE_EXIT)
+
+
+def _dep_var_names() -> set[str]:
+    return {f"{p.stem.upper()}_DIR" for p in (REPO / "third_party").glob("*.yaml")} | {"TFLM_ROOT"}
+
+
+def _main() -> None:
+    from SCons.Script import ARGUMENTS, COMMAND_LINE_TARGETS, GetOption
+
+    config = cfg.parse(ARGUMENTS, os.environ, _dep_var_names)
+    targets = TargetRegistry(REPO / "targets")
+    target = targets.load(config["TARGET"], config["TARGET_ARCH"] or None)
+    family = config["TOOLCHAIN"] or (target.get("toolchain", {}) or {}).get("family", "gcc")
+    if family not in ("gcc", "clang"):
+        raise ConfigError(f"unknown TOOLCHAIN '{family}'", key="TOOLCHAIN", choices=("gcc", "clang"),
+                          fix="write TOOLCHAIN=gcc or TOOLCHAIN=clang")
+    _set_scons_options(COMMAND_LINE_TARGETS)
+    help_requested = bool(GetOption("help"))
+    kernel_dir = config["OPTIMIZED_KERNEL_DIR"] or (target.get("optimized_kernel_dir") or {}).get("default") or ""
+    config.values["OPTIMIZED_KERNEL_DIR"] = kernel_dir
+    allowed_dirs = (target.get("optimized_kernel_dir") or {}).get("allowed")
+    if kernel_dir and allowed_dirs is not None and kernel_dir not in allowed_dirs:
+        raise ConfigError(f"OPTIMIZED_KERNEL_DIR={kernel_dir} is not supported by TARGET={target.name}",
+                          file=target.file, key="optimized_kernel_dir.allowed", choices=allowed_dirs,
+                          fix="choose one of the valid kernel dirs or leave OPTIMIZED_KERNEL_DIR unset")
+    examples = ExampleRegistry(REPO / "examples", check_app(config["APP"]) if config["APP"] else None)
+
+    from .deps_glue import resolve_dependencies
+    roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir or None)
+    tflm = roots["tflite_micro"]
+    rules = load_rules(REPO / "sources" / "tflm.yaml")
+    if kernel_dir:
+        check_kernel_dir(tflm, kernel_dir)
+
+    from SCons.Script import Environment
+
+    from .scons_tools import toolchain
+
+    tools = None if help_requested else toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"])
+    gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
+    env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
+    build = Build(env, config, target, tflm, gen, family, rules)
+
+    library = select_library(rules, tflm, build_type=config["BUILD_TYPE"],
+                             target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
+                             glue=[target.relpath(g) for g in target.get("glue", [])],
+                             kernel_dir=kernel_dir or None, co_processor=config["CO_PROCESSOR"] or None,
+                             extra_headers=target.get("headers", []), third_party=third_party)
+    lib = _declare_library(build, library)
+    programs = programs_by_name(examples.all(), target.lineage)
+    tests = select_tests(rules, tflm, config["BUILD_TYPE"], target.get("exclude_tests", {}))
+    goals = _declare_goals(build, library, lib, programs, tests, examples)
+    _check_goals(COMMAND_LINE_TARGETS, goals, target, build.unavailable)
+    _declare_help(build, goals, targets, examples)
+    env.Default("microlite")
+
+
+def _set_scons_options(goals: Sequence[str]) -> None:
+    """Speed and parallelism defaults (-j from the cores), and keep going for test runs.
+
+    `scons test` must run every test even when one fails to build or pass, as
+    `make -k test` would; SetOption cannot set keep_going, so the parsed option
+    value is set the way `-k` sets it.
+    """
+    from SCons.Script import GetOption, SetOption
+    import SCons.Script.Main
+
+    if any(g == "test" or g.startswith("test_") for g in goals):
+        SCons.Script.Main.OptionsParser.values.keep_going = True
+
+    if GetOption("num_jobs") == 1 and not os.environ.get("SCONSFLAGS", "").count("-j"):
+        SetOption("num_jobs", os.cpu_count() or 1)
+    SetOption("max_drift", 1)
+    SetOption("implicit_cache", 1)
+
+
+def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
+                 tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
+    from .scons_tools import ccarrays, runner, toolchain
+
+    env = Environment(ENV=_tool_env(), tools=["default"])
+    toolchain.generate(env, tools)
+    ccarrays.generate(env)
+    runner.generate(env)
+    env.Decider("content-timestamp")
+    Path(config["GEN_DIR"]).mkdir(parents=True, exist_ok=True)
+    env.SConsignFile(str(Path(config["GEN_DIR"]) / ".sconsign"))
+    build_type = config["BUILD_TYPE"]
+    kinds = ("common", "c", "cxx", "link", "defines", "libs", "include_dirs")
+    flags = {k: target.flags(k) for k in kinds}
+    bt = (target.get("build_types") or {}).get(build_type) or {}
+    for kind in kinds:
+        flags[kind] += [target.expand(f) for f in bt.get(kind) or []]
+    removed = set(bt.get("remove_defines") or []) | set(target.flags("remove_defines"))
+    defines = [d for d in flags["defines"] if d not in removed]
+    if target.is_host:
+        defines.append("TF_LITE_USE_CTIME")
+    for special in (config["OPTIMIZED_KERNEL_DIR"], config["CO_PROCESSOR"]):
+        if special:
+            defines.append(special.upper())
+    defines += third_party.defines
+    std_cxx, std_c = ("-std=c++11", "-std=c11") if config.flag("CC_VER11") else ("-std=c++17", "-std=c17")
+    if family == "clang":
+        flags["common"].append("-Wshadow")  # the Makefile enables it for every compiler but gcc
+    include = [_include(tflm, d) for d in flags["include_dirs"]] + third_party.include_dirs
+    include.append(gen / "genfiles")
+    env.Replace(
+        CCFLAGS=flags["common"],
+        CFLAGS=[std_c] + flags["c"],
+        CXXFLAGS=[std_cxx] + flags["cxx"],
+        ASFLAGS=[],
+        CPPDEFINES=[_define(d) for d in defines],
+        CPPPATH=[str(p) for p in include],
+        LINKFLAGS=flags["link"] + flags["common"],
+        LIBS=flags["libs"],
+        TFLM_OPT=target.get("optimization") or {},
+    )
+    if not config.flag("V"):
+        for var, label in (("CXXCOMSTR", "CXX"), ("CCCOMSTR", "CC"), ("ASPPCOMSTR", "AS"), ("ARCOMSTR", "AR"),
+                           ("LINKCOMSTR", "LINK"), ("RANLIBCOMSTR", "RANLIB")):
+            env[var] = f"{label:<5} $TARGET"
+        env["TFLM_BIN_COMSTR"] = "BIN   $TARGET"
+    else:
+        env["TFLM_BIN_COMSTR"] = "$OBJCOPY -O binary $SOURCE $TARGET"
+    env["TFLM_GEN_COMSTR"] = "GEN   $TARGET"
+    return env
+
+
+def _tool_env() -> dict[str, str]:
+    """The environment compilers run with: PATH and locale, no user build variables."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CCACHE_DIR", "DISTCC_HOSTS", "SOURCE_DATE_EPOCH")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def _include(tflm: Path, folder: str) -> Path:
+    path = Path(folder)
+    return path if path.is_absolute() else tflm / path
+
+
+def _define(text: str) -> Any:
+    name, sep, value = text.partition("=")
+    return (name, value) if sep else name
+
+
+def _rel_obj(path: str, tflm: Path) -> str:
+    """Object path below obj/<group>/ for a source: TFLM-relative, or <repo>/... for our glue."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p.with_suffix(".o"))
+    try:
+        return str(Path("tflm_build_glue") / p.relative_to(REPO).with_suffix(".o"))
+    except ValueError:
+        return str(Path("external") / p.relative_to(p.anchor).with_suffix(".o"))
+
+
+def _declare_library(build: Build, library: Any) -> Any:
+    env, tflm, gen = build.env, build.tflm, build.gen
+    opt = env["TFLM_OPT"]
+    objects: list[Any] = []
+    groups = (("core", library.core, opt.get("core", "-Os")), ("kernels", library.kernels, opt.get("kernel", "-O2")))
+    for group, files, level in groups:
+        genv = env.Clone()
+        genv.Append(CCFLAGS=[level])
+        for src in files:
+            path = Path(src) if Path(src).is_absolute() else tflm / src
+            objects += genv.Object(str(gen / "obj" / group / _rel_obj(src, tflm)), str(path))
+    tp = library.third_party
+    for group, files, level in (("third_party", tp.sources, opt.get("core", "-Os")),
+                                ("third_party_kernels", tp.kernel_sources, opt.get("third_party_kernel", "-O2"))):
+        genv = env.Clone()
+        genv.Append(CCFLAGS=[level])
+        for path in files:
+            dep = tp.origin.get(path, "dep")
+            rel = Path(dep) / _dep_rel(path, tp)
+            objects += genv.Object(str(gen / "obj" / group / rel.with_suffix(".o")), str(path))
+    lib = env.StaticLibrary(str(gen / "lib" / "tensorflow-microlite"), objects)
+    env.Alias("microlite", lib)
+    return lib
+
+
+def _dep_rel(path: Path, tp: ThirdParty) -> Path:
+    for inc in tp.roots:
+        try:
+            return path.relative_to(inc)
+        except ValueError:
+            continue
+    return Path(path.name)
+
+
+class _Programs:
+    """Declares program binaries, sharing objects between programs that compile the same file."""
+
+    def __init__(self, build: Build, lib: Any) -> None:
+        self.build = build
+        self.lib = lib
+        self.objects: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.generated: dict[str, list[Any]] = {}
+        opt = build.env["TFLM_OPT"].get("core", "-Os")
+        self.env = build.env.Clone()
+        self.env.Append(CCFLAGS=[opt])
+
+    def generated_sources(self, base: Path, relpath: str) -> list[Any]:
+        if relpath not in self.generated:
+            genfiles = str(self.build.gen / "genfiles")
+            self.generated[relpath] = self.build.env.TflmCcArrays(genfiles, relpath, str(base / relpath))
+        return self.generated[relpath]
+
+    def object(self, source: Any, obj_rel: str, defines: Sequence[str]) -> Any:
+        key = (obj_rel, tuple(defines))
+        if key not in self.objects:
+            env = self.env
+            folder = "core"
+            if defines:
+                env = self.env.Clone()
+                env.Append(CPPDEFINES=[_define(d) for d in defines])
+                folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
+            self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
+        return self.objects[key]
+
+    def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
+                defines: Sequence[str] = (), include_dirs: Sequence[Path] = ()) -> Any:
+        objs: list[Any] = []
+        for relpath in inputs:
+            cc = self.generated_sources(base, relpath)[0]
+            objs += self.object(cc, "genfiles/" + str(Path(str(cc)).relative_to(self.build.gen / "genfiles")
+                                                      .with_suffix(".o")), defines)
+        for src in sources:
+            rel = src if base == self.build.tflm else f"app/{src}"
+            objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines)
+        env = self.env
+        startup = self.build.target.get("startup", [])
+        extra_link: list[str] = []
+        for item in startup:
+            path = self.build.target.relpath(item)
+            objs += self.object(str(path), _rel_obj(str(path), self.build.tflm), ())
+        script = self.build.target.get("linker_script")
+        binary = str(self.build.gen / "bin" / name)
+        if script:
+            script_path = self.build.target.relpath(script)
+            extra_link += [f"-T{script_path}", f"-Wl,-Map={binary}.map"]
+        prog = env.Program(binary, objs, LIBS=[self.lib] + list(env["LIBS"]),
+                           LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
+        if script:
+            env.Depends(prog, str(self.build.target.relpath(script)))
+            env.SideEffect(f"{binary}.map", prog)
+        return prog
+
+
+def _runner_argv(target: Target) -> tuple[list[str], int]:
+    runner = target.get("runner") or {"kind": "none"}
+    timeout = int(runner.get("timeout") or 300)
+    if runner["kind"] == "host":
+        return ["{program}"], timeout
+    if runner["kind"] == "command":
+        return [target.expand(a) if "{program}" not in a else a for a in runner["command"]], timeout
+    return [], timeout
+
+
+def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Program], tests: list[TestProgram],
+                   examples: ExampleRegistry) -> dict[str, str]:
+    """Declare every goal; return name -> one-line help."""
+    env, target, gen, tflm = build.env, build.target, build.gen, build.tflm
+    goals = dict(FIXED_GOALS)
+    makers = _Programs(build, lib)
+    argv, timeout = _runner_argv(target)
+    if build.config["TEST_TIMEOUT"]:
+        timeout = int(build.config["TEST_TIMEOUT"])
+    pass_string = build.rules["tests"]["pass_string"]
+    can_bin = "binaries" in target.goals
+    can_run = "run" in target.goals and bool(argv)
+    can_test = "tests" in target.goals and bool(argv)
+    variables = " ".join(f"{k}={v}" for k, v in build.config.values.items()
+                         if v and k in ("TARGET", "TARGET_ARCH", "OPTIMIZED_KERNEL_DIR", "CO_PROCESSOR", "BUILD_TYPE",
+                                        "TOOLCHAIN", "CC_VER11", "APP", "TFLM_ROOT"))
+    test_nodes: list[Any] = []
+    binaries: list[Any] = []
+    example_tests: dict[str, list[Any]] = {}
+    unavailable: dict[str, str] = build.unavailable
+    declared_tests: list[str] = []
+
+    def add_program(name: str, base: Path, sources: Sequence[str], inputs: Sequence[str], defines: Sequence[str],
+                    is_test: bool, expected: Sequence[str], example: str | None) -> None:
+        if not can_bin:
+            return
+        missing = next((f for f in (*sources, *inputs) if not (base / f).exists()), None)
+        if missing:
+            unavailable[name] = f"{base / missing} does not exist in this tree"
+            return
+        prog = makers.program(name, base, sources, inputs, defines)
+        binaries.append(prog)
+        if is_test:
+            declared_tests.append(name)
+        env.Alias(name, prog)
+        goals[name] = f"build the program {name}"
+        binfile = env.Command(str(gen / "bin" / f"{name}.bin"), prog,
+                              Action("$OBJCOPY -O binary $SOURCE $TARGET", "$TFLM_BIN_COMSTR"))
+        env.Alias(f"{name}_bin", binfile)
+        goals[f"{name}_bin"] = f"raw binary image of {name} (objcopy -O binary)"
+        if is_test and can_test:
+            result = env.TflmRun(str(gen / "test_results" / f"{name}.log"), prog, name=f"test_{name}", argv=argv,
+                                 timeout=timeout, expected=[pass_string, *expected], echo=False,
+                                 rerun=f"scons {variables} test_{name}".replace("  ", " "))
+            env.Alias(f"test_{name}", result)
+            goals[f"test_{name}"] = f"build and run the test {name}"
+            test_nodes.extend(result)
+            if example:
+                example_tests.setdefault(example, []).extend(result)
+        elif not is_test and can_run:
+            result = env.TflmRun(str(gen / "run" / f"{name}.log"), prog, name=f"run_{name}", argv=argv,
+                                 timeout=timeout, expected=list(expected), echo=True,
+                                 rerun=f"scons {variables} run_{name}")
+            env.AlwaysBuild(result)
+            env.Alias(f"run_{name}", result)
+            goals[f"run_{name}"] = f"build {name} and run it"
+
+    for test in tests:
+        add_program(test.name, tflm, test.sources, test.generator_inputs, (), True, (), None)
+    for name, prog in programs.items():
+        base = prog.example.base(tflm)
+        add_program(name, base, prog.sources, prog.generator_inputs, prog.defines, prog.is_test,
+                    prog.expected_output, prog.example.name)
+    for example, nodes in example_tests.items():
+        if example not in goals:
+            env.Alias(f"test_{example}", nodes)
+            goals[f"test_{example}"] = f"run the tests of the example {example}"
+    for example in examples.names():
+        ex = examples.get(example)
+        if ex.excluded_on(target.lineage):
+            continue
+        ex_programs = [p for p in ex.programs(target.lineage)]
+        srcs = sorted({s for p in ex_programs for s in p.sources})
+        gen_srcs = sorted({str(gen / "genfiles" / (_stem(i) + ".cc")) for p in ex_programs for i in p.generator_inputs})
+        hdrs = ex.headers + sorted({str(gen / "genfiles" / (_stem(i) + ".h")) for p in ex_programs
+                                     for i in p.generator_inputs})
+        _list_goal(env, f"list_{example}_example_sources", srcs + gen_srcs)
+        _list_goal(env, f"list_{example}_example_headers", hdrs)
+        goals[f"list_{example}_example_sources"] = f"print the sources of {example}"
+        goals[f"list_{example}_example_headers"] = f"print the headers of {example}"
+    _register_summary(test_nodes)
+    if can_test:
+        env.Alias("test", test_nodes)
+    else:
+        goals.pop("test")
+    if can_bin:
+        env.Alias("build", binaries)
+    else:
+        goals.pop("build")
+    tp = library.third_party
+    _list_goal(env, "list_library_sources", library.core + library.kernels)
+    _list_goal(env, "list_library_headers", library.headers)
+    _list_goal(env, "list_third_party_sources", [_show(p) for p in tp.sources + tp.kernel_sources])
+    _list_goal(env, "list_third_party_headers", [_show(p) for p in tp.headers])
+    _list_goal(env, "list_gendir", [str(gen) + "/"])
+    _list_goal(env, "list_generator_dir", [str(gen / "genfiles") + "/"])
+    _list_goal(env, "list_tests", declared_tests)
+    info = [f"{k}={v}" for k, v in build.config.values.items()] + [f"TFLM_ROOT={tflm}", f"GENDIR={gen}/",
+                                                                   f"CPPPATH={' '.join(env['CPPPATH'])}"]
+    _list_goal(env, "config_info", info, sep="\n")
+    env.Alias("third_party_downloads", [])
+    env.AlwaysBuild("third_party_downloads")
+    return goals
+
+
+def _stem(relpath: str) -> str:
+    from .cc_arrays import output_stem
+    return output_stem(relpath)
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _list_goal(env: Any, name: str, items: Iterable[str], sep: str = " ") -> None:
+    text = sep.join(str(i) for i in items)
+
+    def _print(target: Any, source: Any, env: Any) -> int:
+        print(text)
+        return 0
+
+    env.AlwaysBuild(env.Alias(name, [], Action(_print, None)))
+
+
+def _check_goals(requested: Sequence[str], goals: dict[str, str], target: Target,
+                 unavailable: dict[str, str]) -> None:
+    """Refuse unknown goals, and goals this target cannot serve, before any work."""
+    for goal in requested:
+        if goal in goals or "/" in goal or os.sep in goal or goal.startswith("gen"):
+            continue
+        program = goal.removeprefix("run_").removeprefix("test_").removesuffix("_bin")
+        if program in unavailable:
+            raise ConfigError(f"cannot build '{goal}': {unavailable[program]}",
+                              fix="use a TFLM tree that has this example (TFLM_ROOT=), or pick another goal")
+        served = target.goals
+        kind = None
+        if goal.startswith("test_") or goal == "test":
+            kind = "tests"
+        elif goal.startswith("run_"):
+            kind = "run"
+        elif goal.endswith("_bin"):
+            kind = "binaries"
+        if kind and kind not in served:
+            raise ConfigError(f"TARGET={target.name} cannot build '{goal}': it serves only {', '.join(served)}",
+                              file=target.file, key="goals", choices=sorted(g for g in goals if not g.startswith("list_")
+                                                                             and not g.startswith("test_"))[:20],
+                              fix="use TARGET=cortex_m_qemu or TARGET=linux to build and run programs"
+                              if kind in ("run", "tests", "binaries") else None)
+        near = closest(goal, goals)
+        raise ConfigError(f"unknown goal '{goal}'", fix=f"did you mean '{near}'? ('scons -h' lists the goals)" if near
+                          else "run 'scons -h' for the goals of this target")
+
+
+def _declare_help(build: Build, goals: dict[str, str], targets: TargetRegistry, examples: ExampleRegistry) -> None:
+    from SCons.Script import Help
+
+    lines = ["tflm-build: build TensorFlow Lite Micro with SCons.", "", "Variables (NAME=value):"]
+    for var in cfg.VARIABLES:
+        current = build.config.values.get(var.name, "")
+        lines.append(f"  {var.name:<22} {var.help} [default: {var.default or '-'}; now: {current or '-'}]")
+    lines.append(f"  {'<NAME>_DIR':<22} a local folder for dependency <name> (see third_party/)")
+    lines += ["", f"Targets: {', '.join(targets.names())}",
+              f"  TARGET_ARCH for {build.target.name}: "
+              f"{', '.join((build.target.get('arch') or {}).get('allowed') or [build.target.arch])}",
+              f"Examples: {', '.join(examples.names())}", "", "Goals:"]
+    shown = [g for g in goals if not g.startswith("test_") and not g.startswith("list_") or g in FIXED_GOALS]
+    for goal in sorted(shown):
+        lines.append(f"  {goal:<34} {goals[goal]}")
+    tests = sorted(g for g in goals if g.startswith("test_"))
+    if tests:
+        lines.append(f"  test_<name> for {len(tests)} tests ('scons list_tests' prints them)")
+    Help("\n".join(lines) + "\n", append=False)
+
+
+def _register_summary(test_nodes: list[Any]) -> None:
+    """At exit: 'N passed, N failed' for the tests requested, and exit 1 on build or test failure."""
+    from SCons.Script import BUILD_TARGETS, GetBuildFailures
+    import SCons.Node
+
+    started = time.monotonic()
+
+    def summary() -> None:
+        failures = GetBuildFailures()
+        requested = {str(t) for t in BUILD_TARGETS}
+        wanted = [n for n in test_nodes if _requested(n, requested)]
+        if wanted:
+            failed = sum(1 for n in wanted if n.get_state() == SCons.Node.failed or not os.path.exists(str(n)))
+            print(f"{len(wanted) - failed} passed, {failed} failed")
+        if failures:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+
+    atexit.register(summary)
+
+
+def _requested(node: Any, requested: set[str]) -> bool:
+    name = os.path.basename(str(node))[: -len(".log")]
+    return "test" in requested or f"test_{name}" in requested or any(
+        r.startswith("test_") and r != f"test_{name}" and node in _alias_children(r) for r in requested)
+
+
+def _alias_children(name: str) -> list[Any]:
+    from SCons.Script import Alias
+    return list(Alias(name)[0].children())

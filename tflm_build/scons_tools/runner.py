@@ -1,0 +1,84 @@
+"""Tool: run a program (host or emulator), check it, and keep the result.
+
+``env.TflmRun(result, program, ...)`` builds ``result`` (a log file) by
+running ``program``: it passes only if the program exits 0 *and* prints every
+expected line (the Makefile's run_ goals pipe through tee and call a QEMU
+abort a success).  A hung program is killed after the timeout.  Because the
+log is a build target, ``scons test`` reruns only tests whose binary changed.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from SCons.Action import Action
+
+
+def run(argv: Sequence[str], timeout: int, expected: Sequence[str], echo: bool) -> tuple[bool, str, str]:
+    """Run argv; return (passed, output, reason)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    chunks: list[bytes] = []
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        chunks.append(out)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        chunks.append(out)
+        text = b"".join(chunks).decode(errors="replace")
+        return False, text, f"timed out after {timeout} s and was killed"
+    text = b"".join(chunks).decode(errors="replace")
+    if echo:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if proc.returncode != 0:
+        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
+        return False, text, how
+    missing = [line for line in expected if line not in text]
+    if missing:
+        return False, text, "did not print " + ", ".join(repr(m) for m in missing)
+    return True, text, f"{time.monotonic() - start:.2f} s"
+
+
+def _action(target: list[Any], source: list[Any], env: Any) -> int:
+    program = str(source[0])
+    argv = [a.replace("{program}", program) for a in env["TFLM_RUN_ARGV"]]
+    name = env["TFLM_RUN_NAME"]
+    ok, output, reason = run(argv, int(env["TFLM_RUN_TIMEOUT"]), env["TFLM_RUN_EXPECT"], bool(env["TFLM_RUN_ECHO"]))
+    log = Path(str(target[0]))
+    if ok:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        tmp = log.with_name(log.name + ".tmp")
+        tmp.write_text(output)
+        tmp.replace(log)
+        print(f"PASS  {name} ({reason})")
+        return 0
+    if log.exists():
+        log.unlink()
+    tail = "\n".join(output.rstrip().splitlines()[-40:])
+    if not env["TFLM_RUN_ECHO"] and tail:
+        print(tail)
+    print(f"FAIL  {name}: {reason}\n  command: {' '.join(argv)}\n  rerun alone: {env['TFLM_RUN_RERUN']}")
+    return 1
+
+
+def generate(env: Any, **_: Any) -> None:
+    def tflm_run(env: Any, result: str, program: Any, *, name: str, argv: Sequence[str], timeout: int,
+                 expected: Sequence[str], echo: bool, rerun: str) -> Any:
+        action = Action(_action, None, varlist=["TFLM_RUN_ARGV", "TFLM_RUN_EXPECT", "TFLM_RUN_TIMEOUT"])
+        return env.Command(result, program, action, TFLM_RUN_ARGV=list(argv), TFLM_RUN_EXPECT=list(expected),
+                           TFLM_RUN_TIMEOUT=timeout, TFLM_RUN_ECHO=echo, TFLM_RUN_NAME=name,
+                           TFLM_RUN_RERUN=rerun)
+
+    env.AddMethod(tflm_run, "TflmRun")
+
+
+def exists(env: Any) -> bool:
+    return True
