@@ -52,6 +52,24 @@ class Build:
     toolchain: str
     rules: dict[str, Any]
     unavailable: dict[str, str] = field(default_factory=dict)  # program -> why it cannot be built here
+    examples: ExampleRegistry | None = None
+    library: Any = None  # sources.Library: the selection for this configuration
+    lib: Any = None  # the libtensorflow-microlite.a node
+    programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
+    sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
+
+
+@dataclass(frozen=True)
+class ProgramSources:
+    """What one program compiles: for project generation, size reports and model-aware builds."""
+
+    name: str
+    base: Path  # the TFLM root or the app's folder
+    sources: tuple[str, ...]  # relative to base
+    generator_inputs: tuple[str, ...]  # relative to base
+    defines: tuple[str, ...]
+    example: str | None  # example name, None for a TFLM unit test
+    is_test: bool
 
 
 def main() -> None:
@@ -104,7 +122,8 @@ def _main() -> None:
     tools = None if help_requested else toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"])
     gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
-    build = Build(env, config, target, tflm, gen, family, rules)
+    _invalidate_scans_on_include_change(env, gen)
+    build = Build(env, config, target, tflm, gen, family, rules, examples=examples)
 
     library = select_library(rules, tflm, build_type=config["BUILD_TYPE"],
                              target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
@@ -112,12 +131,24 @@ def _main() -> None:
                              kernel_dir=kernel_dir or None, co_processor=config["CO_PROCESSOR"] or None,
                              extra_headers=target.get("headers", []), third_party=third_party)
     lib = _declare_library(build, library)
-    programs = programs_by_name(examples.all(), target.lineage)
+    build.library, build.lib = library, lib
+    programs = programs_by_name(examples.all(), target.lineage, target.get("exclude_examples", {}))
     tests = select_tests(rules, tflm, config["BUILD_TYPE"], target.get("exclude_tests", {}))
     goals = _declare_goals(build, library, lib, programs, tests, examples)
+    for extension in _extensions():
+        extension.declare(build, goals)
     _check_goals(COMMAND_LINE_TARGETS, goals, target, build.unavailable)
     _declare_help(build, goals, targets, examples)
     env.Default("microlite")
+
+
+def _extensions() -> list[Any]:
+    """Modules that add goals from what the build declared; each has ``declare(build, goals)``.
+
+    Each one adds its goals (with one-line help) to ``goals`` so that goal checking
+    and ``scons -h`` know them.
+    """
+    return []
 
 
 def _set_scons_options(goals: Sequence[str]) -> None:
@@ -168,7 +199,7 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     if family == "clang":
         flags["common"].append("-Wshadow")  # the Makefile enables it for every compiler but gcc
     include = [_include(tflm, d) for d in flags["include_dirs"]] + third_party.include_dirs
-    include.append(gen / "genfiles")
+    include = [_relative(p) for p in include] + [gen / "genfiles"]
     env.Replace(
         CCFLAGS=flags["common"],
         CFLAGS=[std_c] + flags["c"],
@@ -179,6 +210,10 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
         LINKFLAGS=flags["link"] + flags["common"],
         LIBS=flags["libs"],
         TFLM_OPT=target.get("optimization") or {},
+        # Include folders are flags: a different one must rebuild (SCons leaves them out of
+        # the signature by default). Paths inside the repository stay relative, so two
+        # checkouts share cache entries.
+        _CPPINCFLAGS="${_concat(INCPREFIX, CPPPATH, INCSUFFIX, __env__, RDirs, TARGET, SOURCE)}",
     )
     if not config.flag("V"):
         for var, label in (("CXXCOMSTR", "CXX"), ("CCCOMSTR", "CC"), ("ASPPCOMSTR", "AS"), ("ARCOMSTR", "AR"),
@@ -191,10 +226,40 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     return env
 
 
+def _invalidate_scans_on_include_change(env: Any, gen: Path) -> None:
+    """Rescan headers when the include path changed, since implicit_cache would miss it.
+
+    implicit_cache keeps each object's header list between runs (the fast no-op);
+    a different include path can select another header of the same name, so the
+    lists are rebuilt once whenever the include path differs from the last run.
+    """
+    from SCons.Script import SetOption
+
+    stamp = gen / ".include_path"
+    current = "\n".join(env["CPPPATH"]) + "\n" + env["CXX"] + "\n"
+    if stamp.exists() and stamp.read_text() == current:
+        return
+    SetOption("implicit_deps_changed", True)
+
+    def remember() -> None:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(current)
+
+    atexit.register(remember)
+
+
 def _tool_env() -> dict[str, str]:
     """The environment compilers run with: PATH and locale, no user build variables."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CCACHE_DIR", "DISTCC_HOSTS", "SOURCE_DATE_EPOCH")
     return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def _relative(path: Path) -> Path:
+    """A path inside the working folder as a relative path (stable across checkouts)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _include(tflm: Path, folder: str) -> Path:
@@ -345,13 +410,16 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
 
     def add_program(name: str, base: Path, sources: Sequence[str], inputs: Sequence[str], defines: Sequence[str],
                     is_test: bool, expected: Sequence[str], example: str | None) -> None:
-        if not can_bin:
-            return
         missing = next((f for f in (*sources, *inputs) if not (base / f).exists()), None)
         if missing:
             unavailable[name] = f"{base / missing} does not exist in this tree"
             return
+        build.sources_of[name] = ProgramSources(name, base, tuple(sources), tuple(inputs), tuple(defines),
+                                                example, is_test)
+        if not can_bin:
+            return
         prog = makers.program(name, base, sources, inputs, defines)
+        build.programs[name] = prog
         binaries.append(prog)
         if is_test:
             declared_tests.append(name)
@@ -390,7 +458,7 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
             goals[f"test_{example}"] = f"run the tests of the example {example}"
     for example in examples.names():
         ex = examples.get(example)
-        if ex.excluded_on(target.lineage):
+        if ex.excluded_on(target.lineage, target.get("exclude_examples", {})):
             continue
         ex_programs = [p for p in ex.programs(target.lineage)]
         srcs = sorted({s for p in ex_programs for s in p.sources})

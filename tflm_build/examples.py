@@ -88,12 +88,13 @@ class Example:
     def include_dirs(self) -> list[str]:
         return [self.rel(h) for h in self.data.get("include_dirs") or []]
 
-    def excluded_on(self, lineage: tuple[str, ...]) -> str | None:
-        for target in lineage:
-            reason = ((self.data.get("targets") or {}).get(target) or {}).get("exclude")
-            if reason:
-                return reason
-        return None
+    def excluded_on(self, lineage: tuple[str, ...], target_excludes: Mapping[str, str] | None = None) -> str | None:
+        """Why the example cannot be built on a target (its own file first, then the target's)."""
+        for target in lineage:  # the most specific target that says anything wins
+            over = (self.data.get("targets") or {}).get(target)
+            if over is not None and "exclude" in over:
+                return over["exclude"]
+        return (target_excludes or {}).get(self.name)
 
     def programs(self, lineage: tuple[str, ...]) -> list[Program]:
         """The programs for a target (first name in ``lineage`` is the target itself)."""
@@ -162,11 +163,12 @@ def check_app(value: str) -> Path:
     return path
 
 
-def programs_by_name(examples: list[Example], lineage: tuple[str, ...]) -> Mapping[str, Program]:
+def programs_by_name(examples: list[Example], lineage: tuple[str, ...],
+                     target_excludes: Mapping[str, str] | None = None) -> Mapping[str, Program]:
     """Every program of every example available on a target, by name (names must be unique)."""
     result: dict[str, Program] = {}
     for example in examples:
-        if example.excluded_on(lineage):
+        if example.excluded_on(lineage, target_excludes):
             continue
         for program in example.programs(lineage):
             if program.name in result:

@@ -65,6 +65,7 @@ SCHEMA: Schema = {
     }),
     "tflm_target_dir": Field(str, doc="TFLM folder whose files replace the core's (the Makefile's TARGET dir)"),
     "glue": str_list("our sources that replace TFLM files of the same name, relative to the target file"),
+    "headers": str_list("TFLM headers this target adds to list_library_headers (TFLM-relative globs)"),
     "startup": str_list("our sources linked into every program, relative to the target file"),
     "linker_script": Field(str, doc="linker script relative to the target file (may use {vars})"),
     "runner": Field(dict, schema={
@@ -82,7 +83,7 @@ SCHEMA: Schema = {
 }
 
 # Keys whose lists are extended by a child target instead of replaced.
-_APPENDING = {"flags", "glue", "startup"}
+_APPENDING = {"flags", "glue", "startup", "headers"}
 
 
 @dataclass
