@@ -178,6 +178,7 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     toolchain.generate(env, tools)
     ccarrays.generate(env)
     runner.generate(env)
+    # extension: environment tools (output lines, caches, launchers) are generated here.
     env.Decider("content-timestamp")
     Path(config["GEN_DIR"]).mkdir(parents=True, exist_ok=True)
     env.SConsignFile(str(Path(config["GEN_DIR"]) / ".sconsign"))

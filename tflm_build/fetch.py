@@ -281,7 +281,8 @@ class Fetcher:
         if local is not None:
             with contextlib.suppress(FetchError):
                 verified = self._check_local(dep, local, quiet=True)
-                return DepStatus(name, dep.version, "local", verified, local if not dep.patches else target)
+                copy = self._install_dir(dep, local, [treehash.file_sha256(p) for p in self._patch_files(dep)])
+                return DepStatus(name, dep.version, "local", verified, local if not dep.patches else copy)
             return DepStatus(name, dep.version, "local", False, local)
         stamp = _read_json(self._stamp(name))
         if stamp and stamp.get("definition") == _definition(dep) and stamp.get("dir") == _dir_id(target):
@@ -373,11 +374,13 @@ class Fetcher:
         source's fingerprint (for a patched local copy) and the installed
         folder's identity: any change redoes the tree.
         """
-        target = self.settings.downloads_dir / dep.name
-        stamp_path = self._stamp(dep.name)
         patch_files = self._patch_files(dep)
+        patch_hashes = [treehash.file_sha256(path) for path in patch_files]
+        target = self._install_dir(dep, local, patch_hashes)
+        folder = target.name
+        stamp_path = self._stamp(folder)
         want = {"definition": _definition(dep),
-                "patches": [treehash.file_sha256(path) for path in patch_files],
+                "patches": patch_hashes,
                 "local": [str(local), treehash.fingerprint(local, dep.local_ignore)] if local else None}
 
         def current() -> bool:
@@ -419,6 +422,18 @@ class Fetcher:
             _write_json(stamp_path, {**want, "dir": _dir_id(target), "source": source,
                                      "verified": verified, "version": dep.version})
         return target
+
+    def _install_dir(self, dep: Dependency, local: Path | None, patch_hashes: list[str]) -> Path:
+        """downloads/<name>, or for a patched copy of a local folder a folder of its own.
+
+        The copy is keyed by the folder and the patches: builds with different
+        <NAME>_DIR (or TFLM trees) running at the same time must never replace
+        each other's headers mid-compile.
+        """
+        if local is None:
+            return self.settings.downloads_dir / dep.name
+        key = hashlib.sha1("\0".join([str(local.resolve()), *patch_hashes]).encode()).hexdigest()[:10]
+        return self.settings.downloads_dir / f"{dep.name}-local-{key}"
 
     def _temp_dir(self, name: str) -> Path:
         work = self.settings.downloads_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
