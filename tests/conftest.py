@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,11 @@ class Result:
         return self.stdout + self.stderr
 
 
+def compiled(stdout: str) -> list[str]:
+    """Stems of the files a build's output says it compiled (short 'CXX <file>' step lines)."""
+    return sorted(Path(m).stem for m in re.findall(r"\bCXX\s+(\S+)", stdout))
+
+
 def fixture_env(tmp: Path, tree: Path = FIXTURE_TREE) -> dict[str, str]:
     """Environment pointing every dependency at the fixture trees, offline."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DIR") and k not in {"TFLM_ROOT", "SCONSFLAGS"}}
@@ -38,7 +44,7 @@ def fixture_env(tmp: Path, tree: Path = FIXTURE_TREE) -> dict[str, str]:
         "TFLM_BUILD_OFFLINE": "1",
         "TFLM_BUILD_CACHE": str(tmp / "cache"),
     })
-    for dep in ("flatbuffers", "gemmlowp", "kissfft", "ruy", "cmsis", "cmsis_nn"):
+    for dep in ("flatbuffers", "gemmlowp", "kissfft", "ruy", "cmsis", "cmsis_nn", "cortex_dfp"):
         env[f"{dep.upper()}_DIR"] = str(FIXTURE_DEPS / dep)
         env[f"{dep.upper()}_MODIFIED"] = "1"
     return env

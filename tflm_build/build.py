@@ -56,6 +56,8 @@ class Build:
     library: Any = None  # sources.Library: the selection for this configuration
     lib: Any = None  # the libtensorflow-microlite.a node
     programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
+    objects: dict[str, list[Any]] = field(default_factory=dict)  # library source -> its object nodes
+    third_party_objects: list[Any] = field(default_factory=list)
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
 
 
@@ -148,7 +150,9 @@ def _extensions() -> list[Any]:
     Each one adds its goals (with one-line help) to ``goals`` so that goal checking
     and ``scons -h`` know them.
     """
-    return []
+    from . import flash, projects, size
+    from .scons_tools import compiledb, runner
+    return [compiledb, projects, runner, size, flash]
 
 
 def _set_scons_options(goals: Sequence[str]) -> None:
@@ -172,13 +176,16 @@ def _set_scons_options(goals: Sequence[str]) -> None:
 
 def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
                  tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
-    from .scons_tools import ccarrays, runner, toolchain
+    from .scons_tools import cache, ccarrays, compiledb, output, runner, toolchain
 
     env = Environment(ENV=_tool_env(), tools=["default"])
     toolchain.generate(env, tools)
     ccarrays.generate(env)
     runner.generate(env)
     # extension: environment tools (output lines, caches, launchers) are generated here.
+    output.generate(env, verbose=config.flag("V"), gen=gen, tflm=tflm)
+    cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
+    compiledb.generate(env, gen=gen)
     env.Decider("content-timestamp")
     Path(config["GEN_DIR"]).mkdir(parents=True, exist_ok=True)
     env.SConsignFile(str(Path(config["GEN_DIR"]) / ".sconsign"))
@@ -216,14 +223,6 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
         # checkouts share cache entries.
         _CPPINCFLAGS="${_concat(INCPREFIX, CPPPATH, INCSUFFIX, __env__, RDirs, TARGET, SOURCE)}",
     )
-    if not config.flag("V"):
-        for var, label in (("CXXCOMSTR", "CXX"), ("CCCOMSTR", "CC"), ("ASPPCOMSTR", "AS"), ("ARCOMSTR", "AR"),
-                           ("LINKCOMSTR", "LINK"), ("RANLIBCOMSTR", "RANLIB")):
-            env[var] = f"{label:<5} $TARGET"
-        env["TFLM_BIN_COMSTR"] = "BIN   $TARGET"
-    else:
-        env["TFLM_BIN_COMSTR"] = "$OBJCOPY -O binary $SOURCE $TARGET"
-    env["TFLM_GEN_COMSTR"] = "GEN   $TARGET"
     return env
 
 
@@ -294,7 +293,9 @@ def _declare_library(build: Build, library: Any) -> Any:
         genv.Append(CCFLAGS=[level])
         for src in files:
             path = Path(src) if Path(src).is_absolute() else tflm / src
-            objects += genv.Object(str(gen / "obj" / group / _rel_obj(src, tflm)), str(path))
+            nodes = genv.Object(str(gen / "obj" / group / _rel_obj(src, tflm)), str(path))
+            build.objects[src] = nodes
+            objects += nodes
     tp = library.third_party
     for group, files, level in (("third_party", tp.sources, opt.get("core", "-Os")),
                                 ("third_party_kernels", tp.kernel_sources, opt.get("third_party_kernel", "-O2"))):
@@ -304,6 +305,7 @@ def _declare_library(build: Build, library: Any) -> Any:
             dep = tp.origin.get(path, "dep")
             rel = Path(dep) / _dep_rel(path, tp)
             objects += genv.Object(str(gen / "obj" / group / rel.with_suffix(".o")), str(path))
+    build.third_party_objects = [o for o in objects if str(o).startswith(str(gen / "obj" / "third_party"))]
     lib = env.StaticLibrary(str(gen / "lib" / "tensorflow-microlite"), objects)
     env.Alias("microlite", lib)
     return lib
@@ -349,7 +351,7 @@ class _Programs:
         return self.objects[key]
 
     def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
-                defines: Sequence[str] = (), include_dirs: Sequence[Path] = ()) -> Any:
+                defines: Sequence[str] = (), lib: Any = None) -> Any:
         objs: list[Any] = []
         for relpath in inputs:
             cc = self.generated_sources(base, relpath)[0]
@@ -369,12 +371,35 @@ class _Programs:
         if script:
             script_path = self.build.target.relpath(script)
             extra_link += [f"-T{script_path}", f"-Wl,-Map={binary}.map"]
-        prog = env.Program(binary, objs, LIBS=[self.lib] + list(env["LIBS"]),
+        prog = env.Program(binary, objs, LIBS=[lib or self.lib] + list(env["LIBS"]),
                            LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
         if script:
             env.Depends(prog, str(self.build.target.relpath(script)))
             env.SideEffect(f"{binary}.map", prog)
         return prog
+
+
+def _model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
+                         inputs: Sequence[str]) -> Any:
+    """A library of the core plus only the kernels this program registers, or None for the full one."""
+    from SCons.Script import COMMAND_LINE_TARGETS
+    from .model_aware import select
+
+    choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
+                    [base / i for i in inputs])
+    requested = any(g in (name, f"{name}_bin", f"run_{name}", f"test_{name}") for g in COMMAND_LINE_TARGETS)
+    if requested:
+        verdict = choice.reason if choice.kernels is not None else f"full library: {choice.reason}"
+        print(f"tflm-build: model-aware {name}: {verdict}", file=sys.stderr)
+        if choice.unregistered:
+            print(f"tflm-build: warning: {name}'s models use {', '.join(choice.unregistered)}, which its "
+                  f"op resolver does not register", file=sys.stderr)
+    if choice.kernels is None:
+        return None
+    objects = [o for src in library.core for o in build.objects[src]]
+    objects += [o for src in choice.kernels for o in build.objects[src]]
+    objects += build.third_party_objects
+    return build.env.StaticLibrary(str(build.gen / "lib" / "model_aware" / name / "tensorflow-microlite"), objects)
 
 
 def _runner_argv(target: Target) -> tuple[list[str], int]:
@@ -419,7 +444,10 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
                                                 example, is_test)
         if not can_bin:
             return
-        prog = makers.program(name, base, sources, inputs, defines)
+        prog_lib = None
+        if example and build.config.flag("MODEL_AWARE"):
+            prog_lib = _model_aware_library(build, library, name, base, sources, inputs)
+        prog = makers.program(name, base, sources, inputs, defines, prog_lib)
         build.programs[name] = prog
         binaries.append(prog)
         if is_test:

@@ -9,6 +9,7 @@ log is a build target, ``scons test`` reruns only tests whose binary changed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from SCons.Action import Action
+
+from ..errors import ConfigError
 
 
 def run(argv: Sequence[str], timeout: int, expected: Sequence[str], echo: bool) -> tuple[bool, str, str]:
@@ -78,6 +81,32 @@ def generate(env: Any, **_: Any) -> None:
                            TFLM_RUN_RERUN=rerun)
 
     env.AddMethod(tflm_run, "TflmRun")
+
+
+def check_tool(target: Any, requested: Sequence[str]) -> None:
+    """Refuse run and test goals before any work when the runner's program (e.g. QEMU) is missing.
+
+    Only when such a goal is requested: building the library or binaries of a
+    QEMU target needs no QEMU.
+    """
+    runner = target.get("runner") or {}
+    if runner.get("kind") != "command":
+        return
+    if not any(goal == "test" or goal.startswith(("run_", "test_")) for goal in requested):
+        return
+    tool = target.expand(runner.get("tool") or runner["command"][0])
+    if shutil.which(tool) is None:
+        raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
+                          file=target.file, key="runner.tool",
+                          fix=(runner.get("install") or f"install {tool}")
+                          + "; or build without running (the program or <program>_bin goals)")
+
+
+def declare(build: Any, goals: dict[str, str]) -> None:
+    """Build extension hook: only the check above (the run and test goals are declared by build.py)."""
+    from SCons.Script import COMMAND_LINE_TARGETS
+
+    check_tool(build.target, COMMAND_LINE_TARGETS)
 
 
 def exists(env: Any) -> bool:

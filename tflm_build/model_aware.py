@@ -1,0 +1,137 @@
+"""Model-aware builds: compile only the kernels a program's op resolver registers.
+
+TFLM programs register kernels through ``MicroMutableOpResolver::AddXxx()``;
+each method names one ``Register_XXX()`` function, defined in one kernel file.
+The kernels a program needs are the files defining those functions, plus the
+kernel files they (and the core) use, found by following their
+``#include "…/kernels/<x>.h"`` lines to ``<x>.cc`` / ``<x>_common.cc``.  The
+models' operators are read too: an operator the resolver does not register is
+reported, and an unknown custom operator makes the build fall back.
+
+When the selection cannot be trusted (a resolver it cannot read, all-ops
+registration, a custom op it does not know) it falls back to the full library
+and says why in one line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .model_ops import builtin_names, read_model_ops
+
+_METHOD = re.compile(r"TfLiteStatus\s+(Add\w+)\s*\(([^{;]*)\)\s*\{(.*?)\n\s*\}", re.S)
+_REGISTER_DEF = re.compile(r"TFLMRegistration\s*\*?\s*(Register_\w+)\s*\(\s*\)\s*\{")
+_INCLUDE = re.compile(r'#include\s+"((?:tensorflow/lite/micro/kernels|signal/micro/kernels|signal/src)/[\w/]+)\.h"')
+_CALL = re.compile(r"\.\s*(Add\w+)\s*\(")
+_ALL_OPS = re.compile(r"\b(AllOpsResolver|PopulateOpResolver|RegisterAllOps|gen_micro_mutable_op_resolver)\b")
+_DIRECT = re.compile(r"\.\s*(AddBuiltin|AddCustom)\s*\(")
+
+RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+SCHEMA_HEADER = "tensorflow/lite/schema/schema_generated.h"
+
+
+@dataclass
+class Method:
+    """One MicroMutableOpResolver method: the op it registers and the function it calls."""
+
+    op: str  # builtin name (FULLY_CONNECTED) or custom name (SignalWindow)
+    register: str  # Register_FULLY_CONNECTED
+    custom: bool
+
+
+@dataclass
+class Selection:
+    """The kernel files to compile for one program, or None with the reason to use them all."""
+
+    kernels: list[str] | None
+    reason: str
+    ops: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)  # model ops no resolver method registers
+
+
+def resolver_methods(tflm: Path) -> dict[str, Method]:
+    """Method name -> Method, read from the pinned micro_mutable_op_resolver.h."""
+    text = (tflm / RESOLVER_HEADER).read_text(errors="replace")
+    methods: dict[str, Method] = {}
+    for name, params, body in _METHOD.findall(text):
+        register = re.search(r"(Register_\w+)\s*\(\)", params + body)
+        builtin = re.search(r"BuiltinOperator_(\w+)", body)
+        custom = re.search(r'AddCustom\(\s*"(\w+)"', body)
+        if register and (builtin or custom):
+            methods[name] = Method(builtin.group(1) if builtin else custom.group(1), register.group(1), not builtin)
+    return methods
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _closure(seeds: Iterable[str], kernels: Sequence[str], texts: dict[str, str]) -> list[str]:
+    """Follow kernel-header includes from ``seeds`` to the kernel files implementing them.
+
+    TFLM names implementations after their header: ``x.h`` is implemented in
+    ``x.cc`` and ``x_<suffix>.cc`` (``conv_common.cc``, ``rfft_int16.cc``).  A
+    prefix match may take a file too many (``add_n.cc`` for ``add.h``), which
+    costs one compile; never one too few, which would fail the link.
+    """
+    stems = [(Path(path).stem, path) for path in kernels]
+    chosen: list[str] = []
+    queue = list(seeds)
+    seen: set[str] = set()
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if path in kernels:
+            chosen.append(path)
+        for header in _INCLUDE.findall(texts.get(path, "")):
+            name = Path(header).name  # x.h is implemented by x.cc, x_common.cc, x_int16.cc ...
+            queue.extend(p for stem, p in stems if stem == name or stem.startswith(name + "_"))
+    return [k for k in kernels if k in set(chosen)]
+
+
+def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sources: Sequence[Path],
+           models: Sequence[Path]) -> Selection:
+    """Choose the kernel files (TFLM-relative, as in ``kernels``) a program needs."""
+    code = "\n".join(_read(p) for p in program_sources)
+    if _ALL_OPS.search(code):
+        return Selection(None, "its op resolver registers every operator")
+    if _DIRECT.search(code):
+        return Selection(None, "it registers kernels with AddBuiltin/AddCustom, which cannot be read statically")
+    if "MicroMutableOpResolver" not in code:
+        return Selection(None, "no MicroMutableOpResolver found in its sources")
+    methods = resolver_methods(tflm)
+    calls = sorted(set(_CALL.findall(code)) & set(methods))
+    if not calls:
+        return Selection(None, "its op resolver registers no operator this build can read")
+    registered = {methods[c].op for c in calls}
+    names = builtin_names(tflm / SCHEMA_HEADER)
+    custom_known = {m.op for m in methods.values() if m.custom}
+    unregistered: set[str] = set()
+    for model in models:
+        if model.suffix != ".tflite":
+            continue
+        ops = read_model_ops(model, names)
+        unknown = sorted(ops.customs - custom_known)
+        if unknown:
+            return Selection(None, f"{model.name} uses custom operator {unknown[0]}")
+        unregistered |= (ops.builtins | ops.customs) - registered
+    texts = {k: _read(tflm / k) for k in kernels}
+    defined: dict[str, str] = {}
+    for path in kernels:
+        for fn in _REGISTER_DEF.findall(texts[path]):
+            defined.setdefault(fn, path)
+    missing = sorted(methods[c].register for c in calls if methods[c].register not in defined)
+    if missing:
+        return Selection(None, f"no kernel file defines {missing[0]}()")
+    seeds = [defined[methods[c].register] for c in calls]
+    texts.update({c: _read(tflm / c) for c in core if not Path(c).is_absolute()})
+    chosen = _closure([*seeds, *core], kernels, texts)
+    return Selection(chosen, f"{len(chosen)} of {len(kernels)} kernel files for {', '.join(sorted(registered))}",
+                     sorted(registered), sorted(unregistered))
