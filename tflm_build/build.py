@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from . import config as cfg
 from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
+from .factcache import FactCache
 from .examples import ExampleRegistry, Program, check_app, programs_by_name
 from .sources import ThirdParty, TestProgram, check_kernel_dir, load_rules, select_library, select_tests
 from .targets import Target, TargetRegistry
@@ -24,6 +25,15 @@ from .targets import Target, TargetRegistry
 from SCons.Action import Action
 
 REPO = Path(__file__).resolve().parent.parent
+_BIN_ACTION = Action("$OBJCOPY -O binary $SOURCE $TARGET", "$TFLM_BIN_COMSTR")
+
+
+def _nothing(target: Any, source: Any, env: Any) -> int:
+    """The action of goals whose work is done while reading (lists): keeps SCons quiet."""
+    return 0
+
+
+_QUIET_ACTION = Action(_nothing, None)
 FIXED_GOALS = {
     "microlite": "the library libtensorflow-microlite.a",
     "test": "build and run every unit test and example test",
@@ -58,6 +68,7 @@ class Build:
     programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
     objects: dict[str, list[Any]] = field(default_factory=dict)  # library source -> its object nodes
     third_party_objects: list[Any] = field(default_factory=list)
+    facts: Any = None  # FactCache of what model-aware selection read from files
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
 
 
@@ -125,7 +136,8 @@ def _main() -> None:
     gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
     _invalidate_scans_on_include_change(env, gen)
-    build = Build(env, config, target, tflm, gen, family, rules, examples=examples)
+    build = Build(env, config, target, tflm, gen, family, rules, examples=examples,
+                  facts=FactCache(Path(config["GEN_DIR"]) / ".facts.json"))
 
     library = select_library(rules, tflm, build_type=config["BUILD_TYPE"],
                              target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
@@ -386,7 +398,7 @@ def _model_aware_library(build: Build, library: Any, name: str, base: Path, sour
     from .model_aware import select
 
     choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
-                    [base / i for i in inputs])
+                    [base / i for i in inputs], build.facts)
     requested = any(g in (name, f"{name}_bin", f"run_{name}", f"test_{name}") for g in COMMAND_LINE_TARGETS)
     if requested:
         verdict = choice.reason if choice.kernels is not None else f"full library: {choice.reason}"
@@ -455,7 +467,7 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
         env.Alias(name, prog)
         goals[name] = f"build the program {name}"
         binfile = env.Command(str(gen / "bin" / f"{name}.bin"), prog,
-                              Action("$OBJCOPY -O binary $SOURCE $TARGET", "$TFLM_BIN_COMSTR"))
+                              _BIN_ACTION)
         env.Alias(f"{name}_bin", binfile)
         goals[f"{name}_bin"] = f"raw binary image of {name} (objcopy -O binary)"
         if is_test and can_test:
@@ -536,13 +548,12 @@ def _show(path: Path) -> str:
 
 
 def _list_goal(env: Any, name: str, items: Iterable[str], sep: str = " ") -> None:
-    text = sep.join(str(i) for i in items)
+    """A goal that prints a list; printed while reading, and only when asked for (no Action to build)."""
+    from SCons.Script import COMMAND_LINE_TARGETS
 
-    def _print(target: Any, source: Any, env: Any) -> int:
-        print(text)
-        return 0
-
-    env.AlwaysBuild(env.Alias(name, [], Action(_print, None)))
+    env.AlwaysBuild(env.Alias(name, [], _QUIET_ACTION))
+    if name in COMMAND_LINE_TARGETS:
+        print(sep.join(str(i) for i in items))
 
 
 def _check_goals(requested: Sequence[str], goals: dict[str, str], target: Target,

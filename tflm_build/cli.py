@@ -265,7 +265,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ns = parser().parse_args(argv)
+    top = parser()
+    ns, extra = top.parse_known_args(argv)
+    # goals and VAR=value may follow options too (`generate hello_world --kind make TARGET=x`)
+    if extra and (not hasattr(ns, "items") or any(item.startswith("-") for item in extra)):
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        ns.items = [*ns.items, *extra]
     try:
         return int(ns.func(ns))
     except TflmBuildError as err:

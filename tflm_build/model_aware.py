@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from .model_ops import builtin_names, read_model_ops
+from .factcache import FactCache
+from .model_ops import ModelOps, builtin_names, read_model_ops
 
 _METHOD = re.compile(r"TfLiteStatus\s+(Add\w+)\s*\(([^{;]*)\)\s*\{(.*?)\n\s*\}", re.S)
 _REGISTER_DEF = re.compile(r"TFLMRegistration\s*\*?\s*(Register_\w+)\s*\(\s*\)\s*\{")
@@ -51,17 +52,33 @@ class Selection:
     unregistered: list[str] = field(default_factory=list)  # model ops no resolver method registers
 
 
-def resolver_methods(tflm: Path) -> dict[str, Method]:
-    """Method name -> Method, read from the pinned micro_mutable_op_resolver.h."""
-    text = (tflm / RESOLVER_HEADER).read_text(errors="replace")
-    methods: dict[str, Method] = {}
-    for name, params, body in _METHOD.findall(text):
+def _parse_methods(header: Path) -> dict[str, list[Any]]:
+    methods: dict[str, list[Any]] = {}
+    for name, params, body in _METHOD.findall(_read(header)):
         register = re.search(r"(Register_\w+)\s*\(\)", params + body)
         builtin = re.search(r"BuiltinOperator_(\w+)", body)
         custom = re.search(r'AddCustom\(\s*"(\w+)"', body)
         if register and (builtin or custom):
-            methods[name] = Method(builtin.group(1) if builtin else custom.group(1), register.group(1), not builtin)
+            methods[name] = [builtin.group(1) if builtin else custom.group(1), register.group(1), not builtin]
     return methods
+
+
+def resolver_methods(tflm: Path, facts: FactCache | None = None) -> dict[str, Method]:
+    """Method name -> Method, read from the pinned micro_mutable_op_resolver.h."""
+    header = tflm / RESOLVER_HEADER
+    raw = facts.get(header, "resolver", _parse_methods) if facts else _parse_methods(header)
+    return {name: Method(*value) for name, value in raw.items()}
+
+
+def _kernel_facts(path: Path) -> list[list[str]]:
+    """[Register_ functions defined, kernel headers included] of one source file."""
+    text = _read(path)
+    return [_REGISTER_DEF.findall(text), _INCLUDE.findall(text)]
+
+
+def _ops_fact(model: Path, names: dict[int, str]) -> list[list[str]]:
+    ops = read_model_ops(model, names)
+    return [sorted(ops.builtins), sorted(ops.customs)]
 
 
 def _read(path: Path) -> str:
@@ -71,7 +88,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _closure(seeds: Iterable[str], kernels: Sequence[str], texts: dict[str, str]) -> list[str]:
+def _closure(seeds: Iterable[str], kernels: Sequence[str], includes: dict[str, list[str]]) -> list[str]:
     """Follow kernel-header includes from ``seeds`` to the kernel files implementing them.
 
     TFLM names implementations after their header: ``x.h`` is implemented in
@@ -90,15 +107,18 @@ def _closure(seeds: Iterable[str], kernels: Sequence[str], texts: dict[str, str]
         seen.add(path)
         if path in kernels:
             chosen.append(path)
-        for header in _INCLUDE.findall(texts.get(path, "")):
+        for header in includes.get(path, []):
             name = Path(header).name  # x.h is implemented by x.cc, x_common.cc, x_int16.cc ...
             queue.extend(p for stem, p in stems if stem == name or stem.startswith(name + "_"))
     return [k for k in kernels if k in set(chosen)]
 
 
 def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sources: Sequence[Path],
-           models: Sequence[Path]) -> Selection:
-    """Choose the kernel files (TFLM-relative, as in ``kernels``) a program needs."""
+           models: Sequence[Path], facts: FactCache | None = None) -> Selection:
+    """Choose the kernel files (TFLM-relative, as in ``kernels``) a program needs.
+
+    ``facts`` remembers what each file says between runs, so a no-op build reads none of them.
+    """
     code = "\n".join(_read(p) for p in program_sources)
     if _ALL_OPS.search(code):
         return Selection(None, "its op resolver registers every operator")
@@ -106,32 +126,40 @@ def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sour
         return Selection(None, "it registers kernels with AddBuiltin/AddCustom, which cannot be read statically")
     if "MicroMutableOpResolver" not in code:
         return Selection(None, "no MicroMutableOpResolver found in its sources")
-    methods = resolver_methods(tflm)
+    methods = resolver_methods(tflm, facts)
     calls = sorted(set(_CALL.findall(code)) & set(methods))
     if not calls:
         return Selection(None, "its op resolver registers no operator this build can read")
     registered = {methods[c].op for c in calls}
-    names = builtin_names(tflm / SCHEMA_HEADER)
+    schema = tflm / SCHEMA_HEADER
+    names = {int(k): v for k, v in (facts.get(schema, "builtins", lambda p: builtin_names(p)) if facts
+                                    else builtin_names(schema)).items()}
     custom_known = {m.op for m in methods.values() if m.custom}
     unregistered: set[str] = set()
     for model in models:
         if model.suffix != ".tflite":
             continue
-        ops = read_model_ops(model, names)
+        raw = (facts.get(model, "ops", lambda p: _ops_fact(p, names)) if facts else _ops_fact(model, names))
+        ops = ModelOps(set(raw[0]), set(raw[1]))
         unknown = sorted(ops.customs - custom_known)
         if unknown:
             return Selection(None, f"{model.name} uses custom operator {unknown[0]}")
         unregistered |= (ops.builtins | ops.customs) - registered
-    texts = {k: _read(tflm / k) for k in kernels}
+    def fact(rel: str) -> list[list[str]]:
+        path = tflm / rel
+        return facts.get(path, "kernel", _kernel_facts) if facts else _kernel_facts(path)
+
+    known = {k: fact(k) for k in kernels}
     defined: dict[str, str] = {}
     for path in kernels:
-        for fn in _REGISTER_DEF.findall(texts[path]):
+        for fn in known[path][0]:
             defined.setdefault(fn, path)
     missing = sorted(methods[c].register for c in calls if methods[c].register not in defined)
     if missing:
         return Selection(None, f"no kernel file defines {missing[0]}()")
     seeds = [defined[methods[c].register] for c in calls]
-    texts.update({c: _read(tflm / c) for c in core if not Path(c).is_absolute()})
-    chosen = _closure([*seeds, *core], kernels, texts)
+    includes = {k: v[1] for k, v in known.items()}
+    includes.update({c: fact(c)[1] for c in core if not Path(c).is_absolute()})
+    chosen = _closure([*seeds, *core], kernels, includes)
     return Selection(chosen, f"{len(chosen)} of {len(kernels)} kernel files for {', '.join(sorted(registered))}",
                      sorted(registered), sorted(unregistered))

@@ -125,7 +125,8 @@ def chart_command(program: str, path: Path, variables: Mapping[str, str]) -> int
                           capture_output=True, text=True)
     if proc.returncode != 0:
         return proc.returncode
-    gen = REPO / proc.stdout.split()[-1]  # an absolute GEN_DIR stays absolute
+    folder = next(line.strip() for line in proc.stdout.splitlines() if line.strip().endswith("/"))
+    gen = REPO / folder  # an absolute GEN_DIR stays absolute
     rep = report(gen / "bin" / program)
     write_chart(rep, path, f"{program}  ({gen.name})", kernel_objects(gen))
     print(f"tflm-build: size chart of {program}: {path}")

@@ -19,11 +19,16 @@ def _emit(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], li
     return target, source
 
 
+# One Action for every call: SCons fingerprints a Python action's bytecode when it is
+# created, which is the dominant start-up cost when done per node.
+_ACTION = Action(_build, "$TFLM_GEN_COMSTR")
+
+
 def generate(env: Any, **_: Any) -> None:
     def tflm_cc_arrays(env: Any, genfiles: str, relpath: str, source: Any) -> list[Any]:
         """Generate <genfiles>/<relpath stem>_model_data.cc/.h; returns [cc, h] nodes."""
         stem = cc_arrays.output_stem(relpath)
-        action = Action(_build, "$TFLM_GEN_COMSTR")
+        action = _ACTION
         return env.Command([f"{genfiles}/{stem}.cc", f"{genfiles}/{stem}.h"], source, action,
                            TFLM_CCARRAY_HEADER=f"{stem}.h")
 

@@ -54,10 +54,8 @@ class Progress:
     colour: bool
     prefixes: tuple[str, ...]  # path prefixes removed from labels (gen dir, TFLM root, cwd)
     gen: Path
-    started: float = field(default_factory=time.monotonic)
     total: int = 0
     done: int = 0
-    failed: list[str] = field(default_factory=list)
     retrieved: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)  # steps taken from the CacheDir
     last_line: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,8 +100,6 @@ class Progress:
         head = "" if self.last_line == step or not step else step + "\n"
         if status != 0:
             head += _paint("FAILED:", "1;31", self.colour) + f" {command}\n"
-            with self.lock:
-                self.failed.append(step)
         self.write(head + output)
 
 
@@ -229,16 +225,16 @@ class _Starter:
         if GetOption("clean") or all(g.startswith(_QUERY_PREFIXES) for g in goals):
             return
         self.progress.total = pending_steps(_nodes(BUILD_TARGETS))
-        self.progress.started = time.monotonic()
         atexit.register(self.closing_line, goals)
 
     def closing_line(self, goals: list[str]) -> None:
+        import SCons.Script
         from SCons.Script import GetBuildFailures, GetOption
 
         p = self.progress
-        seconds = time.monotonic() - p.started
+        seconds = time.time() - SCons.Script.start_time  # the whole run: reading the build files too
         failures = GetBuildFailures()
-        where = p.shorten(str(p.gen)) if not p.gen.is_absolute() else str(p.gen)
+        where = str(p.gen)
         if failures:
             names = ", ".join(p.shorten(str(f.node)) for f in failures[:3]) + (" ..." if len(failures) > 3 else "")
             text = f"tflm-build: FAILED {', '.join(goals)}: {len(failures)} step(s) failed ({names}); " \

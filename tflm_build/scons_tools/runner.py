@@ -72,11 +72,15 @@ def _action(target: list[Any], source: list[Any], env: Any) -> int:
     return 1
 
 
+# Created once: SCons fingerprints a Python action's bytecode at creation, a
+# start-up cost that would otherwise be paid for every test.
+_ACTION = Action(_action, None, varlist=["TFLM_RUN_ARGV", "TFLM_RUN_EXPECT", "TFLM_RUN_TIMEOUT"])
+
+
 def generate(env: Any, **_: Any) -> None:
     def tflm_run(env: Any, result: str, program: Any, *, name: str, argv: Sequence[str], timeout: int,
                  expected: Sequence[str], echo: bool, rerun: str) -> Any:
-        action = Action(_action, None, varlist=["TFLM_RUN_ARGV", "TFLM_RUN_EXPECT", "TFLM_RUN_TIMEOUT"])
-        return env.Command(result, program, action, TFLM_RUN_ARGV=list(argv), TFLM_RUN_EXPECT=list(expected),
+        return env.Command(result, program, _ACTION, TFLM_RUN_ARGV=list(argv), TFLM_RUN_EXPECT=list(expected),
                            TFLM_RUN_TIMEOUT=timeout, TFLM_RUN_ECHO=echo, TFLM_RUN_NAME=name,
                            TFLM_RUN_RERUN=rerun)
 

@@ -1,0 +1,114 @@
+"""The tflm-build CLI: every command, its --help, exit codes 0/1/2, caches shared across checkouts."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Fixture, copy_repo, run_scons
+
+from tflm_build import cli
+
+COMMANDS = ("build", "run", "test", "generate", "size", "clean", "fetch", "deps", "vendor", "targets", "examples",
+            "doctor", "ci")
+
+
+def tflm_build(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tflm_build.cli", *args], env=env, cwd=str(REPO),
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: tflm-build {command}" in capsys.readouterr().out
+
+
+def test_top_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert all(c in out for c in COMMANDS) and "0 ok, 1 a build or test failed, 2 bad input" in out
+
+
+def test_exit_codes(fx: Fixture, tmp_path: Path) -> None:
+    env = {**fx.env, "PYTHONPATH": str(REPO)}
+    gen = f"GEN_DIR={fx.gen}"
+    ok = tflm_build(["run", "hello_world", gen], env)
+    assert ok.returncode == 0 and "PASS  run_hello_world" in ok.stdout, ok.stdout + ok.stderr
+    usage = tflm_build(["build", "helo_world", gen], env)
+    assert usage.returncode == 2 and "unknown goal 'helo_world'" in usage.stderr
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.cc").write_text("int main() { return nope; }\n")
+    (app / "app.yaml").write_text("description: broken\nprograms:\n  broken:\n    sources: [main.cc]\n")
+    failed = tflm_build(["build", "broken", f"APP={app / 'app.yaml'}", gen], env)
+    assert failed.returncode == 1 and "FAILED: " in failed.stdout
+    assert tflm_build(["ci", "--shard", "3/2"], env).returncode == 2
+    assert tflm_build(["build", "--bogus-option"], env).returncode == 2  # argparse usage errors
+
+
+def test_bad_cache_dir_and_launcher(fx: Fixture, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    res = fx.scons("microlite", f"CACHE_DIR={blocker / 'cache'}")
+    assert res.returncode == 2 and "CACHE_DIR=" in res.stderr and "is not a writable folder" in res.stderr
+    env = {"TFLM_BUILD_CACHE_DIR": str(blocker)}
+    res = fx.scons("microlite", env=env)
+    assert res.returncode == 2 and "TFLM_BUILD_CACHE_DIR=" in res.stderr
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert fx.scons("microlite", f"CACHE_DIR={locked}").returncode == 2
+    res = fx.scons("microlite", "COMPILER_LAUNCHER=no-such-launcher")
+    assert res.returncode == 2 and "COMPILER_LAUNCHER=no-such-launcher is not installed" in res.stderr
+    assert "valid choices: ccache, sccache, distcc, icecc" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cache_hits_across_checkouts(fx: Fixture, tmp_path: Path) -> None:
+    """Two checkouts in different folders, default gen/ in each: the second compiles nothing."""
+    cache = tmp_path / "objects"
+    first, second = copy_repo(tmp_path / "a" / "tflm-build"), copy_repo(tmp_path / "b" / "checkout")
+    env = {**fx.env, "TFLM_BUILD_CACHE_DIR": str(cache)}
+    cold = run_scons(["hello_world"], env, repo=first)
+    assert cold.returncode == 0, cold.output
+    compiled = [line for line in cold.stdout.splitlines() if "] CXX " in line]
+    warm = run_scons(["hello_world"], env, repo=second)
+    assert warm.returncode == 0, warm.output
+    assert not re.search(r"\] (CXX|CC|AR|LINK) ", warm.stdout), warm.stdout
+    cached = [line for line in warm.stdout.splitlines() if "] CACHED obj/" in line]
+    assert len(cached) == len(compiled) >= 10
+    assert (second / "gen").is_dir() and not any(str(first) in line for line in cached)
+
+
+def test_targets_table_and_doctor(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["targets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TARGET", "ARCHES", "RUNNER", "PROJECTS", "INSTALLED"]
+    linux = next(line for line in lines if line.startswith("linux "))
+    assert "x86_64" in linux and "host" in linux and "make, cmake" in linux and re.search(r"g\+\+ \d+\.\d+", linux)
+    cli.main(["doctor"])
+    out = capsys.readouterr().out
+    for word in ("Toolchains and runners", "qemu-system-arm", "Compiler launchers", "distcc", "Caches",
+                 "TFLM_BUILD_CACHE", "TFLM_BUILD_CACHE_DIR"):
+        assert word in out
+    assert "Nothing missing." in out or "Missing, and how to get it:" in out
+
+
+def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:
+    env = {**fx.env, "PYTHONPATH": str(REPO)}
+    gen = f"GEN_DIR={fx.gen}"
+    made = tflm_build(["generate", "hello_world", "--kind", "make", gen], env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (fx.gendir() / "prj" / "hello_world" / "make").is_dir()
+    chart = tmp_path / "size.svg"
+    size = tflm_build(["size", "hello_world", "--chart", str(chart), gen], env)
+    assert size.returncode == 0, size.stdout + size.stderr
+    assert "hello_world: text" in size.stdout and chart.read_text().startswith("<svg")
+    assert tflm_build(["generate", "hello_world", "--kind", "nope", gen], env).returncode == 2
