@@ -127,9 +127,8 @@ def check_modules() -> None:
                           fix=f"{sys.executable} -m pip install {' '.join(missing)}")
 
 
-def _run(argv: Sequence[str], cwd: Path, timeout: int | None = None) -> None:
-    proc = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+def _run(argv: Sequence[str | Path], cwd: Path) -> None:
+    proc = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise BlobError(f"{Path(str(argv[1])).name} failed (exit status {proc.returncode}):\n"
                         f"{proc.stdout}{proc.stderr}".rstrip())

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import ConfigError, unknown_choice
-from .schema import Field, Schema, str_list, validate
+from .schema import Field, Schema, validate
 from .scons_tools.project import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
 from .yamlio import load_yaml
 
@@ -559,7 +559,8 @@ class _IncludeScanner:
         if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
             return hit[2], hit[3]
         text = path.read_bytes()
-        quoted, angled = [], []
+        quoted: list[str] = []
+        angled: list[str] = []
         for match in _INCLUDE.finditer(text):
             line_start = text.rfind(b"\n", 0, match.start()) + 1
             bracket = text[line_start:match.end()].rstrip()[-1:]

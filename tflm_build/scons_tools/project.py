@@ -130,8 +130,8 @@ def write(plan: Plan) -> tuple[int, int]:
         shutil.rmtree(stage)
     wanted = {e.dest for e in plan.entries}
     stale = [d for d in old if d not in wanted]
-    for dest in stale:
-        path = plan.folder / dest
+    for name in stale:
+        path = plan.folder / name
         path.unlink(missing_ok=True)
         _prune_empty(path.parent, plan.folder)
     record = {e.dest: [e.signature(), *(_stat(plan.folder / e.dest) or [])] for e in plan.entries}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Benchmark: TFLM's Makefile against tflm-build, measured side by side in one run.
+
+Not a test (pytest never collects bench/).  Needs a pristine TFLM tree for
+tflm-build (TFLM_ROOT, or fetched) and a TFLM checkout whose Makefile runs
+offline (--make-root: tools/make/downloads/ filled, see DEVELOPERS.md).
+
+Scenarios, each timed for make and scons:
+  clean hello_world_bin (scons model-aware, and MODEL_AWARE=0), no-op, touch one
+  kernel .cc, touch kernels/kernel_util.h (objects recompiled counted: every
+  dependent must be), clean microlite, and the physical limit of a clean
+  microlite: the CPU seconds of the clean build (compilers and scons) less
+  those of a no-op scons run (scons's own start-up), divided by the cores.
+Prints a Markdown table with the ratios scons/make.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
+KERNEL_CC = "tensorflow/lite/micro/kernels/fully_connected.cc"
+KERNEL_H = "tensorflow/lite/micro/kernels/kernel_util.h"
+
+
+CPU: dict[str, float] = {}  # label -> CPU seconds of the last run (the tool and its children)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Wall seconds of one command; its CPU seconds (with children) go to CPU[cmd[0]]."""
+    cpu = _children_cpu()
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.monotonic() - start
+    CPU[cmd[0]] = _children_cpu() - cpu
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def objects_newer(folder: Path, since: float) -> int:
+    return sum(1 for p in folder.rglob("*.o") if p.stat().st_mtime >= since)
+
+
+def touch(path: Path) -> float:
+    now = time.time() + 1
+    os.utime(path, (now, now))
+    return now - 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--make-root", default=os.environ.get("TFLM_MAKE_ROOT"), help="TFLM checkout for make")
+    ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--gen", default="/tmp/tflm-bench/gen", help="GEN_DIR for scons (wiped)")
+    args = ap.parse_args()
+    if not args.make_root or not os.environ.get("TFLM_ROOT"):
+        sys.exit("set TFLM_ROOT (pristine tree for scons) and --make-root / TFLM_MAKE_ROOT (tree for make)")
+    make_root, tflm = Path(args.make_root), Path(os.environ["TFLM_ROOT"])
+    env = {k: v for k, v in os.environ.items() if k != "SCONSFLAGS"}
+    gen = Path(args.gen)
+    make = ["make", "-f", MAKEFILE, f"-j{args.jobs}"]
+    scons = ["scons", "-C", str(REPO), "-Q", f"-j{args.jobs}", f"GEN_DIR={gen}"]
+    make_gen = make_root / "gen"
+    rows: list[tuple[str, float, float, str]] = []
+
+    def clean() -> None:
+        shutil.rmtree(make_gen, ignore_errors=True)
+        shutil.rmtree(gen, ignore_errors=True)
+
+    clean()
+    t_make = run([*make, "hello_world_bin"], make_root, env)
+    t_scons = run([*scons, "hello_world_bin"], REPO, env)
+    rows.append(("clean hello_world_bin (model-aware)", t_make, t_scons, ""))
+    rows.append(("no-op hello_world_bin", run([*make, "hello_world_bin"], make_root, env),
+                 run([*scons, "hello_world_bin"], REPO, env), ""))
+    t_full = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+    rows.append(("hello_world_bin, full library after the above (scons only)", float("nan"), t_full, ""))
+    for label, rel in (("touch kernels/fully_connected.cc", KERNEL_CC), ("touch kernels/kernel_util.h", KERNEL_H)):
+        since_make = touch(make_root / rel)
+        tm = run([*make, "hello_world_bin"], make_root, env)
+        made = objects_newer(make_gen, since_make)
+        since_scons = touch(tflm / rel)
+        ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+        rows.append((label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}"))
+    dependents = subprocess.run(["grep", "-rl", "--include=*.cc", "--include=*.h", "kernel_util.h",
+                                 str(tflm / "tensorflow"), str(tflm / "signal")], capture_output=True, text=True)
+    clean()
+    t_make = run([*make, "microlite"], make_root, env)
+    t_scons = run([*scons, "microlite"], REPO, env)
+    rows.append(("clean microlite", t_make, t_scons, ""))
+    build_cpu = CPU["scons"]
+    run([*scons, "microlite"], REPO, env)  # a no-op: what scons itself costs to start and check
+    compilers = build_cpu - CPU["scons"]
+    limit = compilers / args.jobs
+    rows.append(("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
+                 f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%"))
+    print(f"\n| scenario | make s | scons s | scons/make | notes |\n|---|---|---|---|---|")
+    for label, tm, ts, note in rows:
+        ratio = f"{ts / tm:.3f}" if tm == tm else "-"
+        print(f"| {label} | {tm:.2f} | {ts:.2f} | {ratio} | {note} |".replace("| nan |", "| - |"))
+    print(f"\nfiles that include kernel_util.h (directly): {len(dependents.stdout.split())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
