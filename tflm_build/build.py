@@ -70,6 +70,7 @@ class Build:
     third_party_objects: list[Any] = field(default_factory=list)
     facts: Any = None  # FactCache of what model-aware selection read from files
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
+    roots: dict[str, Path] = field(default_factory=dict)  # dependency name -> its (verified) tree root
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _main() -> None:
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
     _invalidate_scans_on_include_change(env, gen)
     build = Build(env, config, target, tflm, gen, family, rules, examples=examples,
-                  facts=FactCache(Path(config["GEN_DIR"]) / ".facts.json"))
+                  facts=FactCache(Path(config["GEN_DIR"]) / ".facts.json"), roots=roots)
 
     library = select_library(rules, tflm, build_type=config["BUILD_TYPE"],
                              target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
@@ -380,14 +381,15 @@ class _Programs:
             objs += self.object(str(path), _rel_obj(str(path), self.build.tflm), ())
         script = self.build.target.get("linker_script")
         binary = str(self.build.gen / "bin" / name)
+        # Every program gets a linker map: size_<program> reads each object's share from it.
+        extra_link.append(f"-Wl,-Map={binary}.map")
         if script:
-            script_path = self.build.target.relpath(script)
-            extra_link += [f"-T{script_path}", f"-Wl,-Map={binary}.map"]
+            extra_link.append(f"-T{_relative(self.build.target.relpath(script))}")
         prog = env.Program(binary, objs, LIBS=[lib or self.lib] + list(env["LIBS"]),
                            LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
+        env.SideEffect(f"{binary}.map", prog)
         if script:
             env.Depends(prog, str(self.build.target.relpath(script)))
-            env.SideEffect(f"{binary}.map", prog)
         return prog
 
 
