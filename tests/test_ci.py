@@ -151,3 +151,13 @@ def test_emit_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str], servi
 def test_example_matrix_at_the_root_is_valid() -> None:
     matrix = ci.load_matrix(ci.REPO / "ci.yaml")
     assert matrix.cells and all(c.actions for c in matrix.cells)
+
+
+def test_generate_builds_the_project_and_size(ci_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = _matrix(ci_env, "targets: {linux: []}\nexamples: [hello_world]\nactions: [generate, size]\n"
+                             "project_kinds: [make]\n")
+    out = ci_env / "out"
+    assert cli.main(["ci", "--matrix", str(matrix), "--out", str(out)]) == 0, capsys.readouterr().out
+    log = (out / "logs" / "linux-x86_64-hello_world-default.log").read_text()
+    assert "generate_hello_world_make_project" in log and "$ make -j" in log and "/prj/hello_world/make)" in log
+    assert "size_hello_world" in log and "hello_world: text" in log

@@ -100,3 +100,20 @@ def test_sdk_scripts_make_well_formed_blobs_without_touching_the_sdk(tmp_path: P
     assert ota.stat().st_size == flash.OTA_HEADER_BYTES + 4096
     assert wire.stat().st_size == flash.WIRE_HEADER_BYTES + ota.stat().st_size
     assert sorted(p.name for p in tools.iterdir()) == before  # keys_info.py went to a temporary copy
+
+
+@needs_sdk
+@pytest.mark.skipif(importlib.util.find_spec("serial") is None or not hasattr(os, "openpty"),
+                    reason="needs pyserial and a pseudo-terminal")
+def test_upload_to_a_port_where_no_bootloader_answers_fails_cleanly(tmp_path: Path) -> None:
+    tools = Path(str(SDK)) / "tools" / "apollo3_scripts"
+    image = tmp_path / "hello_world.bin"
+    image.write_bytes(bytes(1024))
+    _, wire = flash.make_blobs(image, tools, tmp_path / "out", 0xC000)
+    controller, device = os.openpty()  # a serial port with nothing behind it
+    try:
+        with pytest.raises(flash.BlobError, match=r"the upload to /dev/\S+ failed \(exit status 1\)"):
+            flash.upload(wire, tools, os.ttyname(device), 921600)
+    finally:
+        os.close(controller)
+        os.close(device)

@@ -132,7 +132,7 @@ def test_list_goal_and_layout_of_esp_and_mbed(fx: Fixture) -> None:
     assert "tensorflow/lite/micro/kernels/cmsis_nn/add.cc" in cmake  # the CMSIS tag's kernels
     assert (mbed / "third_party/cmsis_nn/Source/FixtureFunctions/arm_fixture_add_s8.c").is_file()
     app = (mbed / "mbed_app.json5").read_text()
-    assert '"bare-metal"' in app and '"CMSIS_NN"' in app and "boot-stack-size" in app
+    assert '"target.application-profile": "bare-metal"' in app and '"CMSIS_NN"' in app and "boot-stack-size" in app
     assert "mbed compile -m DISCO_F746NG -t GCC_ARM" in (mbed / "README.md").read_text()
     assert "mbed-ce/mbed-os#" in (mbed / "mbed-os.lib").read_text()
     assert_self_contained(mbed, fx.gen)

@@ -133,7 +133,8 @@ def _main() -> None:
 
     from .scons_tools import toolchain
 
-    tools = None if help_requested else toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"])
+    compiles = bool({"library", "binaries"} & set(target.goals))
+    tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
     gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
     _invalidate_scans_on_include_change(env, gen)
@@ -416,7 +417,7 @@ def _model_aware_library(build: Build, library: Any, name: str, base: Path, sour
     return build.env.StaticLibrary(str(build.gen / "lib" / "model_aware" / name / "tensorflow-microlite"), objects)
 
 
-def _runner_argv(target: Target) -> tuple[list[str], int]:
+def runner_argv(target: Target) -> tuple[list[str], int]:
     runner = target.get("runner") or {"kind": "none"}
     timeout = int(runner.get("timeout") or 300)
     if runner["kind"] == "host":
@@ -432,7 +433,7 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
     env, target, gen, tflm = build.env, build.target, build.gen, build.tflm
     goals = dict(FIXED_GOALS)
     makers = _Programs(build, lib)
-    argv, timeout = _runner_argv(target)
+    argv, timeout = runner_argv(target)
     if build.config["TEST_TIMEOUT"]:
         timeout = int(build.config["TEST_TIMEOUT"])
     pass_string = build.rules["tests"]["pass_string"]
@@ -508,8 +509,8 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
         gen_srcs = sorted({str(gen / "genfiles" / (_stem(i) + ".cc")) for p in ex_programs for i in p.generator_inputs})
         hdrs = ex.headers + sorted({str(gen / "genfiles" / (_stem(i) + ".h")) for p in ex_programs
                                      for i in p.generator_inputs})
-        _list_goal(env, f"list_{example}_example_sources", srcs + gen_srcs)
-        _list_goal(env, f"list_{example}_example_headers", hdrs)
+        list_goal(env, f"list_{example}_example_sources", srcs + gen_srcs)
+        list_goal(env, f"list_{example}_example_headers", hdrs)
         goals[f"list_{example}_example_sources"] = f"print the sources of {example}"
         goals[f"list_{example}_example_headers"] = f"print the headers of {example}"
     _register_summary(test_nodes)
@@ -522,16 +523,16 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
     else:
         goals.pop("build")
     tp = library.third_party
-    _list_goal(env, "list_library_sources", library.core + library.kernels)
-    _list_goal(env, "list_library_headers", library.headers)
-    _list_goal(env, "list_third_party_sources", [_show(p) for p in tp.sources + tp.kernel_sources])
-    _list_goal(env, "list_third_party_headers", [_show(p) for p in tp.headers])
-    _list_goal(env, "list_gendir", [str(gen) + "/"])
-    _list_goal(env, "list_generator_dir", [str(gen / "genfiles") + "/"])
-    _list_goal(env, "list_tests", declared_tests)
+    list_goal(env, "list_library_sources", library.core + library.kernels)
+    list_goal(env, "list_library_headers", library.headers)
+    list_goal(env, "list_third_party_sources", [_show(p) for p in tp.sources + tp.kernel_sources])
+    list_goal(env, "list_third_party_headers", [_show(p) for p in tp.headers])
+    list_goal(env, "list_gendir", [str(gen) + "/"])
+    list_goal(env, "list_generator_dir", [str(gen / "genfiles") + "/"])
+    list_goal(env, "list_tests", declared_tests)
     info = [f"{k}={v}" for k, v in build.config.values.items()] + [f"TFLM_ROOT={tflm}", f"GENDIR={gen}/",
                                                                    f"CPPPATH={' '.join(env['CPPPATH'])}"]
-    _list_goal(env, "config_info", info, sep="\n")
+    list_goal(env, "config_info", info, sep="\n")
     env.Alias("third_party_downloads", [])
     env.AlwaysBuild("third_party_downloads")
     return goals
@@ -549,7 +550,7 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def _list_goal(env: Any, name: str, items: Iterable[str], sep: str = " ") -> None:
+def list_goal(env: Any, name: str, items: Iterable[str], sep: str = " ") -> None:
     """A goal that prints a list; printed while reading, and only when asked for (no Action to build)."""
     from SCons.Script import COMMAND_LINE_TARGETS
 
@@ -561,27 +562,33 @@ def _list_goal(env: Any, name: str, items: Iterable[str], sep: str = " ") -> Non
 def _check_goals(requested: Sequence[str], goals: dict[str, str], target: Target,
                  unavailable: dict[str, str]) -> None:
     """Refuse unknown goals, and goals this target cannot serve, before any work."""
+    served = target.goals
     for goal in requested:
-        if goal in goals or "/" in goal or os.sep in goal or goal.startswith("gen"):
+        if "/" in goal or os.sep in goal or goal.startswith("gen"):
             continue
         program = goal.removeprefix("run_").removeprefix("test_").removesuffix("_bin")
-        if program in unavailable:
+        if program in unavailable and goal not in goals:
             raise ConfigError(f"cannot build '{goal}': {unavailable[program]}",
                               fix="use a TFLM tree that has this example (TFLM_ROOT=), or pick another goal")
-        served = target.goals
         kind = None
-        if goal.startswith("test_") or goal == "test":
+        if goal == "microlite":
+            kind = "library"
+        elif goal == "build":
+            kind = "binaries"
+        elif goal.startswith("test_") or goal == "test":
             kind = "tests"
         elif goal.startswith("run_"):
             kind = "run"
         elif goal.endswith("_bin"):
             kind = "binaries"
         if kind and kind not in served:
+            can = sorted(g for g in goals if not g.startswith(("list_", "test_")))[:20]
             raise ConfigError(f"TARGET={target.name} cannot build '{goal}': it serves only {', '.join(served)}",
-                              file=target.file, key="goals", choices=sorted(g for g in goals if not g.startswith("list_")
-                                                                             and not g.startswith("test_"))[:20],
+                              file=target.file, key="goals", choices=can,
                               fix="use TARGET=cortex_m_qemu or TARGET=linux to build and run programs"
-                              if kind in ("run", "tests", "binaries") else None)
+                              if kind in ("run", "tests", "binaries") else "pick one of the goals above")
+        if goal in goals:
+            continue
         near = closest(goal, goals)
         raise ConfigError(f"unknown goal '{goal}'", fix=f"did you mean '{near}'? ('scons -h' lists the goals)" if near
                           else "run 'scons -h' for the goals of this target")

@@ -171,7 +171,8 @@ def load_matrix(path: Path, repo: Path = REPO) -> Matrix:
                 ex = examples.get(example)
                 if ex.excluded_on(target.lineage, target.get("exclude_examples", {})):
                     continue
-                programs[(name, example)] = [(p.name, p.is_test) for p in ex.programs(target.lineage)]
+                programs[(name, example)] = [(p.name, p.is_test) for p in ex.programs(target.lineage)
+                                             if "binaries" in target.goals]  # library-only: none
                 for build_type in build_types:
                     for kernel_dir in kernel_dirs:
                         fields = {"target": name, "arch": arch, "example": example, "build_type": build_type,
@@ -221,7 +222,7 @@ def steps_for(cell: Cell, programs: list[tuple[str, bool]], scons: Callable[[Seq
     steps: list[Step] = []
     for action in cell.actions:
         if action == "build":
-            steps.append(Step(action, scons([*names, *common])))
+            steps.append(Step(action, scons([*(names or ["microlite"]), *common])))
         elif action == "run" and runnable:
             steps.append(Step(action, scons([*(f"run_{p}" for p in runnable), *common])))
         elif action == "test" and tests:
@@ -305,7 +306,7 @@ class Runner:
         with log_path.open("w") as log:
             for step in steps_for(cell, programs, self.scons, gen, self.jobs, variables):
                 cwd = _project_dir(gen, cell, step.project_kind) if step.project_kind else None
-                log.write(f"$ {' '.join(step.argv)}\n")
+                log.write(f"$ {' '.join(step.argv)}{f'  (in {cwd})' if cwd else ''}\n")
                 log.flush()
                 try:
                     proc = subprocess.run(step.argv, cwd=cwd, env=env, stdout=subprocess.PIPE,

@@ -85,7 +85,8 @@ def parse(arguments: Mapping[str, str], environ: Mapping[str, str],
             continue
         if dep_vars is None:
             dep_vars = dep_var_names()
-        if name in dep_vars or (name.endswith("_MODIFIED") and name[: -len("_MODIFIED")] in dep_vars | {"TFLM_ROOT"}):
+        stem = name.removesuffix("_MODIFIED")
+        if name in dep_vars or (stem != name and (stem in dep_vars or f"{stem}_DIR" in dep_vars)):
             dep_dirs[name] = value
             continue
         choices = sorted(known) + sorted(dep_vars)

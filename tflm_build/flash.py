@@ -41,7 +41,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .errors import ConfigError, TflmBuildError
 
@@ -71,10 +71,10 @@ class BlobError(TflmBuildError):
     """A blob the SDK's scripts wrote is missing or malformed."""
 
 
-def settings(target: Any, fetched: Sequence[str], root_of: Callable[[str], Path]) -> AmbiqUart | None:
+def settings(target: Any, roots: dict[str, Path]) -> AmbiqUart | None:
     """The target's flash settings (None when it cannot flash); bad values are ConfigErrors.
 
-    ``fetched`` names the dependencies the configuration uses; ``root_of`` gives one's tree.
+    ``roots`` maps each dependency of the configuration to its verified tree.
     """
     values = target.vars
     kind = values.get("flash")
@@ -87,16 +87,16 @@ def settings(target: Any, fetched: Sequence[str], root_of: Callable[[str], Path]
         raise ConfigError(f"flash: {kind} needs {', '.join(missing)}", file=target.file, key="vars",
                           fix="see tflm_build/flash.py for what each value means")
     dep = values["flash_dependency"]
-    if dep not in fetched:
+    if dep not in roots:
         raise ConfigError(f"flash tools come from '{dep}', which this target does not fetch", file=target.file,
-                          key="vars.flash_dependency", choices=sorted(fetched),
+                          key="vars.flash_dependency", choices=sorted(roots),
                           fix=f"add the target to needed_by.targets of third_party/{dep}.yaml")
     try:
         address, baud = int(values["load_address"], 0), int(values["flash_baud"], 0)
     except ValueError:
         raise ConfigError("load_address and flash_baud must be numbers (0xC000, 921600)", file=target.file,
                           key="vars") from None
-    return AmbiqUart(root_of(dep) / values["flash_tools"], address, baud)
+    return AmbiqUart(roots[dep] / values["flash_tools"], address, baud)
 
 
 def check_port(port: str) -> None:
@@ -231,15 +231,10 @@ def declare(build: Any, goals: dict[str, str]) -> None:
     from SCons.Action import Action
     from SCons.Script import COMMAND_LINE_TARGETS
 
-    from .deps_glue import make_fetcher
-    from .deps import needed
 
     if not build.target.vars.get("flash") or not build.programs:
         return
-    # The tree was located (and verified) before; this asks the fetcher again, which finds it by its stamp.
-    deps, fetcher = make_fetcher(Path(__file__).resolve().parent.parent, build.config)
-    fetched = needed(deps, build.target.lineage, build.config["OPTIMIZED_KERNEL_DIR"] or None)
-    flash = settings(build.target, fetched, fetcher.ensure)
+    flash = settings(build.target, build.roots)
     assert flash is not None
     if any(goal.startswith("flash_") for goal in COMMAND_LINE_TARGETS):
         check_port(build.config["PORT"])

@@ -122,7 +122,7 @@ def declare(build: Any, goals: dict[str, str]) -> None:
 
 
 def _declare_goal(build: Any, goal: str, example: str, kind_name: str, generate: bool) -> None:
-    from .build import _list_goal
+    from .build import list_goal
 
     project = ProjectBuilder(build, load_kind(kind_name), example).plan()
     if generate:
@@ -131,7 +131,7 @@ def _declare_goal(build: Any, goal: str, example: str, kind_name: str, generate:
         tool.generate(build.env)
         build.env.Alias(goal, build.env.TflmProject(project.plan, project.inputs))
     else:
-        _list_goal(build.env, goal, sorted(e.dest for e in project.plan.entries), sep="\n")
+        list_goal(build.env, goal, sorted(e.dest for e in project.plan.entries), sep="\n")
 
 
 def _bad_goal(build: Any, goal: str, kinds: list[str]) -> ConfigError:
@@ -378,7 +378,7 @@ class ProjectBuilder:
     def _context(self, groups: Mapping[str, list[str]], app: list[str], startup: list[str],
                  linker_script: str | None, include_dirs: Sequence[Path], files: list[str]) -> dict[str, Any]:
         build, target, env, kind = self.build, self.build.target, self.build.env, self.kind
-        from .build import _runner_argv
+        from .build import runner_argv
 
         opt = env["TFLM_OPT"]
         lib_dir, ex_dir = kind.library_dir, kind.example_dir
@@ -386,7 +386,7 @@ class ProjectBuilder:
         family = build.toolchain
         defaults = {"gcc": ("gcc", "g++"), "clang": ("clang", "clang++")}[family]
         same_family = family == spec.get("family", "gcc")
-        runner, _ = _runner_argv(target)
+        runner, _ = runner_argv(target)
         deps = [{"name": n, "version": d.version, "license": d.license, "url": d.url,
                  "files": [_join(lib_dir, f"third_party/{n}/{f}") for f in d.build.license_files
                            if (self.deps[n] / f).is_file()]}

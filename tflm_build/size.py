@@ -18,7 +18,10 @@ The per-object table comes from a GNU ld map (``-Wl,-Map``, written next to the
 ELF as ``<program>.map``): every input section placed in an output section of
 the ELF counts for that output section's kind.  The map gives input sizes
 before the linker merges identical strings, so the shares may add up to a
-little more than the totals.  Without a map only the totals are reported.
+little more than the totals; in a dynamically linked host program the sections
+the linker makes itself (.dynsym, .plt, .got, ...) are listed, as ld's map does,
+under the first object linked (Scrt1.o).  Without a map only the totals are
+reported.
 """
 from __future__ import annotations
 

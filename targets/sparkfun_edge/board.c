@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "am_bsp.h"
 #include "am_mcu_apollo.h"
@@ -79,7 +80,57 @@ uint32_t tflm_edge_ticks_per_second(void) { return TICK_RATE_HZ; }
 
 /* ---- newlib system calls -------------------------------------------------------------------
  * Defined here instead of linking libnosys, whose stubs make the linker warn (and the build
- * links with --fatal-warnings).  The heap runs from `end` (after .bss) to the stack's limit. */
+ * links with --fatal-warnings).  stdout and stderr go to the console UART, so printf works as
+ * on a host; there is no input and no file system.  The heap runs from `end` (after .bss) to
+ * the stack's limit. */
+
+int _write(int fd, const char* data, int length) {
+  if (fd != 1 && fd != 2) {
+    errno = EBADF;
+    return -1;
+  }
+  char piece[CONSOLE_PIECE + 1];
+  for (int done = 0; done < length;) {
+    int n = 0;
+    while (n < CONSOLE_PIECE && done + n < length && data[done + n] != '\0') {
+      piece[n] = data[done + n];
+      ++n;
+    }
+    piece[n] = '\0';
+    tflm_edge_console_write(piece);
+    done += n > 0 ? n : 1; /* a NUL byte cannot travel through a C string: skip it */
+  }
+  return length;
+}
+
+int _read(int fd, char* data, int length) {
+  (void)fd;
+  (void)data;
+  (void)length;
+  return 0; /* end of file */
+}
+
+int _close(int fd) {
+  (void)fd;
+  errno = EBADF;
+  return -1;
+}
+
+int _fstat(int fd, struct stat* status) {
+  (void)fd;
+  status->st_mode = S_IFCHR; /* a terminal: newlib then buffers stdout by line */
+  return 0;
+}
+
+int _isatty(int fd) { return fd >= 0 && fd <= 2; }
+
+int _lseek(int fd, int offset, int whence) {
+  (void)fd;
+  (void)offset;
+  (void)whence;
+  errno = ESPIPE;
+  return -1;
+}
 
 extern char end[];
 extern char __stack_limit__[];
