@@ -42,7 +42,7 @@ def test_shipped_dependencies_load() -> None:
     assert deps[TFLM].env_var == "TFLM_ROOT" and deps["cmsis_nn"].env_var == "CMSIS_NN_DIR"
     assert deps["cortex_dfp"].build.include_dirs == ("Device/{ARM_CPU}/Include",)
     unpinned = sorted(name for name, dep in deps.items() if not dep.pinned)
-    assert unpinned == ["ambiq_suite_sdk", "sparkfun_bsps"]  # no mirror was available to hash them
+    assert unpinned == []  # every shipped dependency has its tree hash
 
 
 def test_needed_follows_targets_and_kernel_dirs() -> None:

@@ -307,7 +307,9 @@ class Fetcher:
             raise FetchError(f"{variable}={local} is not a folder", key=variable,
                              fix=f"point {variable} at an unpacked {dep.name} {dep.version} tree, or unset it")
         fp = treehash.fingerprint(local, dep.local_ignore)
-        stamp_path = self._stamp(dep.name, ".local")
+        # One stamp per folder: builds that use different folders for the same dependency
+        # (a fixture tree, a checkout) must not make each other re-hash.
+        stamp_path = self._stamp(dep.name, ".local-" + hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:10])
         stamp = _read_json(stamp_path)
         seen = {"path": str(local), "fingerprint": fp, "ignore": list(dep.local_ignore)}
         if stamp and all(stamp.get(k) == v for k, v in seen.items()):
