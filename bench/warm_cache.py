@@ -64,6 +64,8 @@ def main() -> int:
     print(f"cold build, empty cache:        {cold:8.1f} s  ({compiled} files compiled)")
     print(f"warm build, second checkout:    {warm:8.1f} s  ({retrieved} steps from the cache, {recompiled} compiled)")
     print(f"ratio cold / warm:              {cold / warm:8.1f}x")
+    for name, out in (("cold", cold_out), ("warm", warm_out)):
+        print(f"{name} build's closing line: {out.rstrip().splitlines()[-1]}")
     if not ns.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .factcache import FactCache
 from .model_ops import ModelOps, builtin_names, read_model_ops
@@ -88,13 +88,15 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _closure(seeds: Iterable[str], kernels: Sequence[str], includes: dict[str, list[str]]) -> list[str]:
+def _closure(seeds: Iterable[str], kernels: Sequence[str], includes: Callable[[str], list[str]]) -> list[str]:
     """Follow kernel-header includes from ``seeds`` to the kernel files implementing them.
 
     TFLM names implementations after their header: ``x.h`` is implemented in
     ``x.cc`` and ``x_<suffix>.cc`` (``conv_common.cc``, ``rfft_int16.cc``).  A
     prefix match may take a file too many (``add_n.cc`` for ``add.h``), which
-    costs one compile; never one too few, which would fail the link.
+    costs one compile; never one too few, which would fail the link.  Headers
+    are followed too (``depthwise_conv.h`` includes ``conv.h``, whose constants
+    live in ``conv_common.cc``).
     """
     stems = [(Path(path).stem, path) for path in kernels]
     chosen: list[str] = []
@@ -107,8 +109,9 @@ def _closure(seeds: Iterable[str], kernels: Sequence[str], includes: dict[str, l
         seen.add(path)
         if path in kernels:
             chosen.append(path)
-        for header in includes.get(path, []):
+        for header in includes(path):
             name = Path(header).name  # x.h is implemented by x.cc, x_common.cc, x_int16.cc ...
+            queue.append(header + ".h")
             queue.extend(p for stem, p in stems if stem == name or stem.startswith(name + "_"))
     return [k for k in kernels if k in set(chosen)]
 
@@ -158,8 +161,9 @@ def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sour
     if missing:
         return Selection(None, f"no kernel file defines {missing[0]}()")
     seeds = [defined[methods[c].register] for c in calls]
-    includes = {k: v[1] for k, v in known.items()}
-    includes.update({c: fact(c)[1] for c in core if not Path(c).is_absolute()})
+    def includes(rel: str) -> list[str]:
+        return known[rel][1] if rel in known else ([] if Path(rel).is_absolute() else fact(rel)[1])
+
     chosen = _closure([*seeds, *core], kernels, includes)
     return Selection(chosen, f"{len(chosen)} of {len(kernels)} kernel files for {', '.join(sorted(registered))}",
                      sorted(registered), sorted(unregistered))
