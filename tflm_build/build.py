@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -394,6 +395,28 @@ class _Programs:
         return prog
 
 
+def _wanted_programs() -> Any:
+    """Which programs need SCons nodes this run: those the goals name, or all of them.
+
+    Declaring ~130 programs with their run, bin and size nodes is most of a no-op
+    build's start-up; `scons hello_world_bin` needs one of them.  Every program's
+    goals are still known (help, goal checking); `test`, `build`, file paths and
+    goals of extensions that span programs declare everything.
+    """
+    from SCons.Script import COMMAND_LINE_TARGETS
+
+    requested = list(COMMAND_LINE_TARGETS)
+    everything = any(g in ("test", "build", "compiledb") or "/" in g or os.sep in g for g in requested)
+    cores = {re.sub(r"^(test|run|size|flash|generate|list)_|_(bin|project|files|example_sources|example_headers)$",
+                    "", g) for g in requested}
+
+    def wanted(name: str, example: str | None) -> bool:
+        return everything or name in cores or (example is not None and example in cores) or any(
+            name in g for g in requested)
+
+    return wanted
+
+
 def _model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
                          inputs: Sequence[str]) -> Any:
     """A library of the core plus only the kernels this program registers, or None for the full one."""
@@ -448,6 +471,7 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
     example_tests: dict[str, list[Any]] = {}
     unavailable: dict[str, str] = build.unavailable
     declared_tests: list[str] = []
+    wanted = _wanted_programs()
 
     def add_program(name: str, base: Path, sources: Sequence[str], inputs: Sequence[str], defines: Sequence[str],
                     is_test: bool, expected: Sequence[str], example: str | None) -> None:
@@ -459,26 +483,31 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
                                                 example, is_test)
         if not can_bin:
             return
+        if is_test:
+            declared_tests.append(name)
+        goals[name] = f"build the program {name}"
+        goals[f"{name}_bin"] = f"raw binary image of {name} (objcopy -O binary)"
+        if is_test and can_test:
+            goals[f"test_{name}"] = f"build and run the test {name}"
+            if example:
+                goals.setdefault(f"test_{example}", f"run the tests of the example {example}")
+        elif not is_test and can_run:
+            goals[f"run_{name}"] = f"build {name} and run it"
+        if not wanted(name, example):
+            return
         prog_lib = None
         if example and build.config.flag("MODEL_AWARE"):
             prog_lib = _model_aware_library(build, library, name, base, sources, inputs)
         prog = makers.program(name, base, sources, inputs, defines, prog_lib)
         build.programs[name] = prog
         binaries.append(prog)
-        if is_test:
-            declared_tests.append(name)
         env.Alias(name, prog)
-        goals[name] = f"build the program {name}"
-        binfile = env.Command(str(gen / "bin" / f"{name}.bin"), prog,
-                              _BIN_ACTION)
-        env.Alias(f"{name}_bin", binfile)
-        goals[f"{name}_bin"] = f"raw binary image of {name} (objcopy -O binary)"
+        env.Alias(f"{name}_bin", env.Command(str(gen / "bin" / f"{name}.bin"), prog, _BIN_ACTION))
         if is_test and can_test:
             result = env.TflmRun(str(gen / "test_results" / f"{name}.log"), prog, name=f"test_{name}", argv=argv,
                                  timeout=timeout, expected=[pass_string, *expected], echo=False,
                                  rerun=f"scons {variables} test_{name}".replace("  ", " "))
             env.Alias(f"test_{name}", result)
-            goals[f"test_{name}"] = f"build and run the test {name}"
             test_nodes.extend(result)
             if example:
                 example_tests.setdefault(example, []).extend(result)
@@ -488,7 +517,6 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
                                  rerun=f"scons {variables} run_{name}")
             env.AlwaysBuild(result)
             env.Alias(f"run_{name}", result)
-            goals[f"run_{name}"] = f"build {name} and run it"
 
     for test in tests:
         add_program(test.name, tflm, test.sources, test.generator_inputs, (), True, (), None)
@@ -497,9 +525,8 @@ def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Pro
         add_program(name, base, prog.sources, prog.generator_inputs, prog.defines, prog.is_test,
                     prog.expected_output, prog.example.name)
     for example, nodes in example_tests.items():
-        if example not in goals:
+        if example not in declared_tests:  # a test program named like its example keeps test_<program>
             env.Alias(f"test_{example}", nodes)
-            goals[f"test_{example}"] = f"run the tests of the example {example}"
     for example in examples.names():
         ex = examples.get(example)
         if ex.excluded_on(target.lineage, target.get("exclude_examples", {})):
@@ -595,8 +622,6 @@ def _check_goals(requested: Sequence[str], goals: dict[str, str], target: Target
 
 
 def _declare_help(build: Build, goals: dict[str, str], targets: TargetRegistry, examples: ExampleRegistry) -> None:
-    from SCons.Script import Help
-
     lines = ["tflm-build: build TensorFlow Lite Micro with SCons.", "", "Variables (NAME=value):"]
     for var in cfg.VARIABLES:
         current = build.config.values.get(var.name, "")
@@ -612,7 +637,7 @@ def _declare_help(build: Build, goals: dict[str, str], targets: TargetRegistry, 
     tests = sorted(g for g in goals if g.startswith("test_"))
     if tests:
         lines.append(f"  test_<name> for {len(tests)} tests ('scons list_tests' prints them)")
-    Help("\n".join(lines) + "\n", append=False)
+    build.env.Help("\n".join(lines) + "\n", append=False)  # env.Help: no default environment to set up
 
 
 def _register_summary(test_nodes: list[Any]) -> None:
@@ -638,11 +663,10 @@ def _register_summary(test_nodes: list[Any]) -> None:
 
 
 def _requested(node: Any, requested: set[str]) -> bool:
+    """Is this test result part of what was asked: `test`, its own goal, or a test_<example> alias?"""
+    import SCons.Node.Alias
+
     name = os.path.basename(str(node))[: -len(".log")]
     return "test" in requested or f"test_{name}" in requested or any(
-        r.startswith("test_") and r != f"test_{name}" and node in _alias_children(r) for r in requested)
-
-
-def _alias_children(name: str) -> list[Any]:
-    from SCons.Script import Alias
-    return list(Alias(name)[0].children())
+        r.startswith("test_") and r != f"test_{name}" and node in SCons.Node.Alias.default_ans.lookup(r).children()
+        for r in requested if SCons.Node.Alias.default_ans.lookup(r) is not None)

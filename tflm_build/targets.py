@@ -168,7 +168,7 @@ class TargetRegistry:
         if parent_name is None:
             own["_dirs"] = dirs
             return own, (name,)
-        if parent_name not in self.names(include_abstract=True):
+        if not (self.folder / f"{parent_name}.yaml").is_file():
             raise unknown_choice("target in 'extends'", parent_name, self.names(True), file=raw.file,
                                  line=raw.line_of("extends"), key="extends")
         base, lineage = self._merged(parent_name, chain + (name,))
@@ -178,11 +178,10 @@ class TargetRegistry:
 
     def load(self, name: str, arch: str | None) -> Target:
         """Resolve TARGET (and TARGET_ARCH, or the target's default) into a Target."""
-        choices = self.names()
-        if name not in choices:
-            raise unknown_choice("TARGET", name, choices)
-        data, lineage = self._merged(name, ())
         path = self.folder / f"{name}.yaml"
+        if not path.is_file() or self._load_raw(name).get("abstract"):
+            raise unknown_choice("TARGET", name, self.names())
+        data, lineage = self._merged(name, ())
         arch_spec = data.get("arch") or {"default": "host"}
         chosen = arch or arch_spec["default"]
         if chosen == "host":

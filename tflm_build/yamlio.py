@@ -29,8 +29,8 @@ class LocDict(dict):
         return self.lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, building LocDicts that record key lines."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's when present: ~5x faster start-up), building LocDicts with key lines."""
 
     source: Path | None = None
 
