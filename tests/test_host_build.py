@@ -28,6 +28,9 @@ def test_hello_world_bin_and_run(fx: Fixture) -> None:
     assert "float model: 23 bytes" in run.stdout
     assert "~~~ALL TESTS PASSED~~~" in run.stdout
     assert "PASS  run_hello_world" in run.stdout
+    example_tests = fx.scons("test_hello_world")  # the example's tests (hello_world_test)
+    assert example_tests.returncode == 0, example_tests.output
+    assert example_tests.stdout.strip().endswith("1 passed, 0 failed")
 
 
 def test_test_goal_runs_all_then_only_changed(fx: Fixture, tmp_path: Path) -> None:
