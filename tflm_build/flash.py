@@ -232,7 +232,7 @@ def declare(build: Any, goals: dict[str, str]) -> None:
     from SCons.Script import COMMAND_LINE_TARGETS
 
 
-    if not build.target.vars.get("flash") or not build.programs:
+    if not build.target.vars.get("flash"):
         return
     flash = settings(build.target, build.roots)
     assert flash is not None
@@ -258,13 +258,14 @@ def declare(build: Any, goals: dict[str, str]) -> None:
         return 0
 
     for name, sources in build.sources_of.items():
-        if sources.is_test or name not in build.programs:
+        if sources.is_test or f"{name}_bin" not in goals:
+            continue
+        goals[f"flash_{name}"] = f"upload {name} to the board on PORT= (bootloader UART, {flash.baud} baud)"
+        if name not in build.programs:  # not needed by this run's goals: no nodes (fast start-up)
             continue
         folder = build.gen / "flash" / name
         image = str(build.gen / "bin" / f"{name}.bin")
         made = env.Command([str(folder / "main_nonsecure_ota.bin"), str(folder / "main_nonsecure_wire.bin")],
                            image, Action(blobs, "BLOBS $TARGET"))
         env.Depends(made, [str(p) for p in sorted(flash.tools.glob("*.py"))])
-        goal = f"flash_{name}"
-        env.AlwaysBuild(env.Alias(goal, made[1], Action(send, None)))
-        goals[goal] = f"upload {name} to the board on PORT= (bootloader UART, {flash.baud} baud)"
+        env.AlwaysBuild(env.Alias(f"flash_{name}", made[1], Action(send, None)))

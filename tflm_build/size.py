@@ -234,10 +234,14 @@ def declare(build: Any, goals: dict[str, str]) -> None:
         print(f"SIZE  {line}")
         return 0
 
-    for name, program in build.programs.items():
+    for name in build.sources_of:
+        if f"{name}_bin" not in goals:  # a program this target cannot link
+            continue
+        goals[f"size_{name}"] = f"text / data / bss of {name} and each object's share (from its map file)"
+        if name not in build.programs:  # not needed by this run's goals: no nodes (fast start-up)
+            continue
+        program = build.programs[name]
         elf = program[0] if isinstance(program, list) else program
-        goal = f"size_{name}"
-        env.AlwaysBuild(env.Alias(goal, elf, Action(show, None)))
-        goals[goal] = f"text / data / bss of {name} and each object's share (from its map file)"
+        env.AlwaysBuild(env.Alias(f"size_{name}", elf, Action(show, None)))
         line = env.Command(str(build.gen / "bin" / f"{name}.size"), elf, Action(write_summary, None))
         env.Alias(f"{name}_bin", line)
