@@ -74,7 +74,12 @@ def main() -> int:
     make = ["make", "-f", MAKEFILE, f"-j{args.jobs}"]
     scons = ["scons", "-C", str(REPO), "-Q", f"-j{args.jobs}", f"GEN_DIR={gen}"]
     make_gen = make_root / "gen"
-    rows: list[tuple[str, float, float, str]] = []
+    print("| scenario | make s | scons s | scons/make | notes |\n|---|---|---|---|---|", flush=True)
+
+    def row(label: str, tm: float, ts: float, note: str = "") -> None:
+        """Print each row as soon as it is measured: a long run still leaves its figures."""
+        ratio = f"{ts / tm:.3f}" if tm == tm else "-"
+        print(f"| {label} | {tm:.2f} | {ts:.2f} | {ratio} | {note} |".replace("| nan |", "| - |"), flush=True)
 
     def clean() -> None:
         shutil.rmtree(make_gen, ignore_errors=True)
@@ -83,34 +88,30 @@ def main() -> int:
     clean()
     t_make = run([*make, "hello_world_bin"], make_root, env)
     t_scons = run([*scons, "hello_world_bin"], REPO, env)
-    rows.append(("clean hello_world_bin (model-aware)", t_make, t_scons, ""))
-    rows.append(("no-op hello_world_bin", run([*make, "hello_world_bin"], make_root, env),
-                 run([*scons, "hello_world_bin"], REPO, env), ""))
+    row("clean hello_world_bin (model-aware)", t_make, t_scons)
+    row("no-op hello_world_bin", run([*make, "hello_world_bin"], make_root, env),
+        run([*scons, "hello_world_bin"], REPO, env))
     t_full = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
-    rows.append(("hello_world_bin, full library after the above (scons only)", float("nan"), t_full, ""))
+    row("hello_world_bin, full library after the above (scons only)", float("nan"), t_full)
     for label, rel in (("touch kernels/fully_connected.cc", KERNEL_CC), ("touch kernels/kernel_util.h", KERNEL_H)):
         since_make = touch(make_root / rel)
         tm = run([*make, "hello_world_bin"], make_root, env)
         made = objects_newer(make_gen, since_make)
         since_scons = touch(tflm / rel)
         ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
-        rows.append((label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}"))
+        row(label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}")
     dependents = subprocess.run(["grep", "-rl", "--include=*.cc", "--include=*.h", "kernel_util.h",
                                  str(tflm / "tensorflow"), str(tflm / "signal")], capture_output=True, text=True)
     clean()
     t_make = run([*make, "microlite"], make_root, env)
     t_scons = run([*scons, "microlite"], REPO, env)
-    rows.append(("clean microlite", t_make, t_scons, ""))
+    row("clean microlite", t_make, t_scons)
     build_cpu = CPU["scons"]
     run([*scons, "microlite"], REPO, env)  # a no-op: what scons itself costs to start and check
     compilers = build_cpu - CPU["scons"]
     limit = compilers / args.jobs
-    rows.append(("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
-                 f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%"))
-    print(f"\n| scenario | make s | scons s | scons/make | notes |\n|---|---|---|---|---|")
-    for label, tm, ts, note in rows:
-        ratio = f"{ts / tm:.3f}" if tm == tm else "-"
-        print(f"| {label} | {tm:.2f} | {ts:.2f} | {ratio} | {note} |".replace("| nan |", "| - |"))
+    row("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
+        f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%")
     print(f"\nfiles that include kernel_util.h (directly): {len(dependents.stdout.split())}")
     return 0
 
