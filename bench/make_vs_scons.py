@@ -39,7 +39,10 @@ def _children_cpu() -> float:
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Wall seconds of one command; its CPU seconds (with children) go to CPU[cmd[0]]."""
+    """Wall seconds of one command; its CPU seconds (with children) go to CPU[cmd[0]].
+
+    A failing command raises SystemExit, so callers' finally blocks still restore edited files.
+    """
     cpu = _children_cpu()
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -54,10 +57,14 @@ def objects_newer(folder: Path, since: float) -> int:
     return sum(1 for p in folder.rglob("*.o") if p.stat().st_mtime >= since)
 
 
-def touch(path: Path) -> float:
-    now = time.time() + 1
-    os.utime(path, (now, now))
-    return now - 1
+def edit(path: Path) -> tuple[float, str]:
+    """Change the file's content (a trailing comment); a bare touch rebuilds nothing with
+    SCons's content-timestamp decider, which re-hashes a file whose mtime changed."""
+    original = path.read_text()
+    time.sleep(1.1)
+    since = time.time()
+    path.write_text(original + "\n// bench edit\n")
+    return since, original
 
 
 def main() -> int:
@@ -65,6 +72,7 @@ def main() -> int:
     ap.add_argument("--make-root", default=os.environ.get("TFLM_MAKE_ROOT"), help="TFLM checkout for make")
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--gen", default="/tmp/tflm-bench/gen", help="GEN_DIR for scons (wiped)")
+    ap.add_argument("--edits-only", action="store_true", help="only the edit scenarios, on existing builds")
     args = ap.parse_args()
     if not args.make_root or not os.environ.get("TFLM_ROOT"):
         sys.exit("set TFLM_ROOT (pristine tree for scons) and --make-root / TFLM_MAKE_ROOT (tree for make)")
@@ -85,7 +93,20 @@ def main() -> int:
         shutil.rmtree(make_gen, ignore_errors=True)
         shutil.rmtree(gen, ignore_errors=True)
 
-    clean()
+    if args.edits_only:
+        run([*make, "hello_world_bin"], make_root, env)
+        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+    else:
+        clean()
+        _clean_hello_world(make, scons, make_root, env, row)
+    _edits(make, scons, make_root, tflm, gen, make_gen, env, row)
+    if args.edits_only:
+        return 0
+    _microlite(make, scons, make_root, env, row, args.jobs, clean)
+    return 0
+
+
+def _clean_hello_world(make: list[str], scons: list[str], make_root: Path, env: dict[str, str], row) -> None:
     t_make = run([*make, "hello_world_bin"], make_root, env)
     t_scons = run([*scons, "hello_world_bin"], REPO, env)
     row("clean hello_world_bin (model-aware)", t_make, t_scons)
@@ -93,27 +114,40 @@ def main() -> int:
         run([*scons, "hello_world_bin"], REPO, env))
     t_full = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
     row("hello_world_bin, full library after the above (scons only)", float("nan"), t_full)
-    for label, rel in (("touch kernels/fully_connected.cc", KERNEL_CC), ("touch kernels/kernel_util.h", KERNEL_H)):
-        since_make = touch(make_root / rel)
-        tm = run([*make, "hello_world_bin"], make_root, env)
-        made = objects_newer(make_gen, since_make)
-        since_scons = touch(tflm / rel)
-        ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
-        row(label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}")
-    dependents = subprocess.run(["grep", "-rl", "--include=*.cc", "--include=*.h", "kernel_util.h",
-                                 str(tflm / "tensorflow"), str(tflm / "signal")], capture_output=True, text=True)
+
+
+def _edits(make: list[str], scons: list[str], make_root: Path, tflm: Path, gen: Path, make_gen: Path,
+           env: dict[str, str], row) -> None:
+    """Edit one kernel .cc, then kernels/kernel_util.h; count the objects each tool recompiles."""
+    for label, rel in (("edit kernels/fully_connected.cc", KERNEL_CC), ("edit kernels/kernel_util.h", KERNEL_H)):
+        since_make, original_make = edit(make_root / rel)
+        since_scons, original = edit(tflm / rel)
+        try:
+            tm = run([*make, "hello_world_bin"], make_root, env)
+            made = objects_newer(make_gen, since_make)
+            ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, {**env, "TFLM_ROOT_MODIFIED": "1"})
+            row(label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}")
+        finally:
+            (make_root / rel).write_text(original_make)
+            (tflm / rel).write_text(original)
+        run([*make, "hello_world_bin"], make_root, env)
+        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+    dependents = subprocess.run(["grep", "-rl", "--include=*.cc", "kernel_util.h", str(tflm / "tensorflow"),
+                                 str(tflm / "signal")], capture_output=True, text=True)
+    print(f"(.cc files that include kernel_util.h directly: {len(dependents.stdout.split())})", flush=True)
+
+
+def _microlite(make: list[str], scons: list[str], make_root: Path, env: dict[str, str], row, jobs: int,
+               clean) -> None:
     clean()
     t_make = run([*make, "microlite"], make_root, env)
     t_scons = run([*scons, "microlite"], REPO, env)
     row("clean microlite", t_make, t_scons)
     build_cpu = CPU["scons"]
     run([*scons, "microlite"], REPO, env)  # a no-op: what scons itself costs to start and check
-    compilers = build_cpu - CPU["scons"]
-    limit = compilers / args.jobs
+    limit = (build_cpu - CPU["scons"]) / jobs
     row("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
         f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%")
-    print(f"\nfiles that include kernel_util.h (directly): {len(dependents.stdout.split())}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -387,7 +387,9 @@ class _Programs:
         extra_link.append(f"-Wl,-Map={binary}.map")
         if script:
             extra_link.append(f"-T{_relative(self.build.target.relpath(script))}")
-        prog = env.Program(binary, objs, LIBS=[lib or self.lib] + list(env["LIBS"]),
+        # The library is an explicit source, not a LIBS entry: LIBS are implicit dependencies,
+        # which implicit_cache would keep from the last run (MODEL_AWARE=0 after 1 would link stale).
+        prog = env.Program(binary, [*objs, *(lib or self.lib)], LIBS=list(env["LIBS"]),
                            LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
         env.SideEffect(f"{binary}.map", prog)
         if script:
