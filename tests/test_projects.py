@@ -116,7 +116,7 @@ def test_list_goal_and_layout_of_esp_and_mbed(fx: Fixture) -> None:
     assert "$ENV{IDF_PATH}/tools/cmake/project.cmake" in (esp / "CMakeLists.txt").read_text()
     component = (esp / "components/tflite-micro/CMakeLists.txt").read_text()
     assert "idf_component_register(" in component and "PUBLIC TF_LITE_STATIC_MEMORY" in component
-    assert "tensorflow/lite/micro/esp/debug_log.cc" in component
+    assert "tensorflow/lite/micro/stdio/debug_log.cc" in component
     assert (esp / "components/tflite-micro/third_party/flatbuffers/include/flatbuffers/base.h").is_file()
     main = (esp / "main/CMakeLists.txt").read_text()
     assert "esp/app_main.cc" in main and "main=tflm_example_main" in main

@@ -202,8 +202,8 @@ class _Roots:
         if rel is not None:
             return _join(self.library_dir, rel)
         rel = _under(path, REPO / "targets")
-        if rel is not None:  # our glue: where TFLM keeps a target's files
-            return _join(self.library_dir, f"tensorflow/lite/micro/{rel}")
+        if rel is not None:  # our glue: where TFLM keeps a target's files (shared glue: by its folder)
+            return _join(self.library_dir, f"tensorflow/lite/micro/{rel.removeprefix('_glue/')}")
         return None
 
 

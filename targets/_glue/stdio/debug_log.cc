@@ -1,6 +1,7 @@
-// DebugLog for ESP-IDF (TARGET=esp), written for tflm-build.
-// TFLM's log lines (MicroPrintf) go to the IDF console through printf: UART0 or the
-// USB-Serial-JTAG port, as the project's sdkconfig chooses.
+// DebugLog through the C library's stdout, written for tflm-build.
+// Shared by targets whose SDK retargets stdio to the console: ESP-IDF (UART0 or
+// USB-Serial-JTAG, as sdkconfig chooses) and Mbed (the board's USBTX/USBRX serial at
+// platform.stdio-baud-rate).
 #include "tensorflow/lite/micro/debug_log.h"
 
 #ifndef TF_LITE_STRIP_ERROR_STRINGS
