@@ -6,23 +6,34 @@ tflm-build (TFLM_ROOT, or fetched) and a TFLM checkout whose Makefile runs
 offline (--make-root: tools/make/downloads/ filled, see DEVELOPERS.md).
 
 Scenarios, each timed for make and scons:
-  clean hello_world_bin (scons model-aware, and MODEL_AWARE=0), no-op, touch one
-  kernel .cc, touch kernels/kernel_util.h (objects recompiled counted: every
-  dependent must be), clean microlite, and the physical limit of a clean
-  microlite: the CPU seconds of the clean build (compilers and scons) less
-  those of a no-op scons run (scons's own start-up), divided by the cores.
-Prints a Markdown table with the ratios scons/make.
+  clean hello_world_bin (scons model-aware, and MODEL_AWARE=0), no-op, edit one
+  kernel .cc, edit kernels/kernel_util.h (objects recompiled counted and compared
+  with the objects whose compiler-reported dependencies, ``gcc -M``, include the
+  header: every dependent must be recompiled and nothing else), clean microlite,
+  the physical limit of a clean microlite (the CPU seconds of the clean build,
+  compilers and scons, less those of a no-op scons run, divided by the cores), and
+  a warm cache: microlite in a second checkout of tflm-build in another folder
+  with the cache filled from the first (make has no object cache: its figure is
+  its clean build).
+Prints a Markdown table with the ratios scons/make.  Python writes no bytecode
+when PYTHONDONTWRITEBYTECODE is set (this sandbox sets it): the benchmark unsets
+it for scons, as a user's shell has it, so start-up is not a recompile of our modules.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from warm_cache import checkout
 
 REPO = Path(__file__).resolve().parent.parent
 MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
@@ -53,8 +64,21 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def objects_newer(folder: Path, since: float) -> int:
-    return sum(1 for p in folder.rglob("*.o") if p.stat().st_mtime >= since)
+def objects_newer(folder: Path, since: float) -> set[str]:
+    return {str(p) for p in folder.rglob("*.o") if p.stat().st_mtime >= since}
+
+
+def dependents(database: Path, header: str, jobs: int) -> set[str]:
+    """Objects of compile_commands.json whose source includes ``header``, as the compiler says (-M)."""
+    def includes(entry: dict[str, str]) -> str | None:
+        argv = shlex.split(entry["command"])
+        at = argv.index("-o")
+        argv[at:at + 2] = ["-M", "-o", "/dev/stdout"]
+        out = subprocess.run(argv, cwd=entry["directory"], capture_output=True, text=True).stdout
+        return entry["output"] if header in out else None
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return {o for o in pool.map(includes, json.loads(database.read_text())) if o}
 
 
 def edit(path: Path) -> tuple[float, str]:
@@ -77,7 +101,7 @@ def main() -> int:
     if not args.make_root or not os.environ.get("TFLM_ROOT"):
         sys.exit("set TFLM_ROOT (pristine tree for scons) and --make-root / TFLM_MAKE_ROOT (tree for make)")
     make_root, tflm = Path(args.make_root), Path(os.environ["TFLM_ROOT"])
-    env = {k: v for k, v in os.environ.items() if k != "SCONSFLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("SCONSFLAGS", "PYTHONDONTWRITEBYTECODE")}
     gen = Path(args.gen)
     make = ["make", "-f", MAKEFILE, f"-j{args.jobs}"]
     scons = ["scons", "-C", str(REPO), "-Q", f"-j{args.jobs}", f"GEN_DIR={gen}"]
@@ -99,10 +123,11 @@ def main() -> int:
     else:
         clean()
         _clean_hello_world(make, scons, make_root, env, row)
-    _edits(make, scons, make_root, tflm, gen, make_gen, env, row)
+    _edits(make, scons, make_root, tflm, gen, make_gen, env, row, args.jobs)
     if args.edits_only:
         return 0
-    _microlite(make, scons, make_root, env, row, args.jobs, clean)
+    t_make = _microlite(make, scons, make_root, env, row, args.jobs, clean)
+    _warm_cache(scons, gen, env, row, t_make)
     return 0
 
 
@@ -117,7 +142,7 @@ def _clean_hello_world(make: list[str], scons: list[str], make_root: Path, env: 
 
 
 def _edits(make: list[str], scons: list[str], make_root: Path, tflm: Path, gen: Path, make_gen: Path,
-           env: dict[str, str], row) -> None:
+           env: dict[str, str], row, jobs: int) -> None:
     """Edit one kernel .cc, then kernels/kernel_util.h; count the objects each tool recompiles."""
     for label, rel in (("edit kernels/fully_connected.cc", KERNEL_CC), ("edit kernels/kernel_util.h", KERNEL_H)):
         since_make, original_make = edit(make_root / rel)
@@ -126,19 +151,22 @@ def _edits(make: list[str], scons: list[str], make_root: Path, tflm: Path, gen: 
             tm = run([*make, "hello_world_bin"], make_root, env)
             made = objects_newer(make_gen, since_make)
             ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, {**env, "TFLM_ROOT_MODIFIED": "1"})
-            row(label, tm, ts, f"objects recompiled: make {made}, scons {objects_newer(gen, since_scons)}")
+            rebuilt = objects_newer(gen, since_scons)
         finally:
             (make_root / rel).write_text(original_make)
             (tflm / rel).write_text(original)
+        truth = dependents(next(gen.glob("*/compile_commands.json")), rel, jobs)
+        verdict = "exactly the dependents" if rebuilt == truth else \
+            f"missed {len(truth - rebuilt)}, extra {len(rebuilt - truth)}"
+        row(label, tm, ts, f"objects recompiled: make {len(made)}, scons {len(rebuilt)}; objects whose "
+                           f"source includes it (gcc -M): {len(truth)}; scons: {verdict}")
         run([*make, "hello_world_bin"], make_root, env)
         run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
-    dependents = subprocess.run(["grep", "-rl", "--include=*.cc", "kernel_util.h", str(tflm / "tensorflow"),
-                                 str(tflm / "signal")], capture_output=True, text=True)
-    print(f"(.cc files that include kernel_util.h directly: {len(dependents.stdout.split())})", flush=True)
 
 
 def _microlite(make: list[str], scons: list[str], make_root: Path, env: dict[str, str], row, jobs: int,
-               clean) -> None:
+               clean) -> float:
+    """Clean microlite for both, and the physical limit; returns make's time."""
     clean()
     t_make = run([*make, "microlite"], make_root, env)
     t_scons = run([*scons, "microlite"], REPO, env)
@@ -148,6 +176,21 @@ def _microlite(make: list[str], scons: list[str], make_root: Path, env: dict[str
     limit = (build_cpu - CPU["scons"]) / jobs
     row("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
         f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%")
+    return t_make
+
+
+def _warm_cache(scons: list[str], gen: Path, env: dict[str, str], row, t_make: float) -> None:
+    """Fill a cache from the clean microlite (--cache-populate), then build a second checkout from it."""
+    cache = gen.parent / "objects-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    run([*scons, f"CACHE_DIR={cache}", "--cache-populate", "microlite"], REPO, env)
+    second = gen.parent / "second-checkout"
+    shutil.rmtree(second, ignore_errors=True)
+    checkout(second / "tflm-build")
+    other = [scons[0], "-C", str(second / "tflm-build"), *scons[3:-1], f"GEN_DIR={second / 'gen'}"]
+    t_warm = run([*other, f"CACHE_DIR={cache}", "microlite"], second / "tflm-build", env)
+    row("warm cache: clean microlite in a second checkout", t_make, t_warm,
+        "make has no object cache (its clean build); scons: objects from CACHE_DIR")
 
 
 if __name__ == "__main__":

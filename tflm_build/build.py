@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 from . import config as cfg
 from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
 from .factcache import FactCache
+from .library_nodes import LibraryNodes, object_path
 from .examples import ExampleRegistry, Program, check_app, programs_by_name
 from .sources import ThirdParty, TestProgram, check_kernel_dir, load_rules, select_library, select_tests
 from .targets import Target, TargetRegistry
@@ -65,10 +66,8 @@ class Build:
     unavailable: dict[str, str] = field(default_factory=dict)  # program -> why it cannot be built here
     examples: ExampleRegistry | None = None
     library: Any = None  # sources.Library: the selection for this configuration
-    lib: Any = None  # the libtensorflow-microlite.a node
+    lib: Any = None  # LibraryNodes: the library's objects and archives, declared on demand
     programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
-    objects: dict[str, list[Any]] = field(default_factory=dict)  # library source -> its object nodes
-    third_party_objects: list[Any] = field(default_factory=list)
     facts: Any = None  # FactCache of what model-aware selection read from files
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
     roots: dict[str, Path] = field(default_factory=dict)  # dependency name -> its (verified) tree root
@@ -130,9 +129,11 @@ def _main() -> None:
     if kernel_dir:
         check_kernel_dir(tflm, kernel_dir)
 
-    from SCons.Script import Environment
+    from SCons.Script import DefaultEnvironment, Environment
 
     from .scons_tools import toolchain
+
+    DefaultEnvironment(tools=[])  # SCons makes one for its own lookups; without tools it costs nothing
 
     compiles = bool({"library", "binaries"} & set(target.goals))
     tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
@@ -147,16 +148,23 @@ def _main() -> None:
                              glue=[target.relpath(g) for g in target.get("glue", [])],
                              kernel_dir=kernel_dir or None, co_processor=config["CO_PROCESSOR"] or None,
                              extra_headers=target.get("headers", []), third_party=third_party)
-    lib = _declare_library(build, library)
-    build.library, build.lib = library, lib
+    build.library, build.lib = library, LibraryNodes(env, tflm, gen, library)
     programs = programs_by_name(examples.all(), target.lineage, target.get("exclude_examples", {}))
     tests = select_tests(rules, tflm, config["BUILD_TYPE"], target.get("exclude_tests", {}))
-    goals = _declare_goals(build, library, lib, programs, tests, examples)
+    goals = _declare_goals(build, library, programs, tests, examples)
     for extension in _extensions():
         extension.declare(build, goals)
     _check_goals(COMMAND_LINE_TARGETS, goals, target, build.unavailable)
-    _declare_help(build, goals, targets, examples)
+    if _needs_full_library(COMMAND_LINE_TARGETS):
+        build.lib.full()
+    if help_requested:
+        _declare_help(build, goals, targets, examples)
     env.Default("microlite")
+
+
+def _needs_full_library(requested: Sequence[str]) -> bool:
+    """The goals that name the whole library; programs linking it declare it themselves."""
+    return not requested or any(g in ("microlite", "compiledb") or "/" in g or os.sep in g for g in requested)
 
 
 def _extensions() -> list[Any]:
@@ -193,7 +201,9 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
                  tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
     from .scons_tools import cache, ccarrays, compiledb, output, runner, toolchain
 
-    env = Environment(ENV=_tool_env(), tools=["default"])
+    # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
+    c_tools = ["clang", "clangxx"] if family == "clang" else ["gcc", "g++"]
+    env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas"])
     toolchain.generate(env, tools)
     ccarrays.generate(env)
     runner.generate(env)
@@ -202,8 +212,10 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
     compiledb.generate(env, gen=gen)
     env.Decider("content-timestamp")
-    Path(config["GEN_DIR"]).mkdir(parents=True, exist_ok=True)
-    env.SConsignFile(str(Path(config["GEN_DIR"]) / ".sconsign"))
+    # One signature database per configuration: a no-op reads and rewrites only its own
+    # entries, and builds of two configurations can run at the same time.
+    gen.mkdir(parents=True, exist_ok=True)
+    env.SConsignFile(str(gen / ".sconsign"))
     build_type = config["BUILD_TYPE"]
     kinds = ("common", "c", "cxx", "link", "defines", "libs", "include_dirs")
     flags = {k: target.flags(k) for k in kinds}
@@ -287,60 +299,11 @@ def _define(text: str) -> Any:
     return (name, value) if sep else name
 
 
-def _rel_obj(path: str, tflm: Path) -> str:
-    """Object path below obj/<group>/ for a source: TFLM-relative, or <repo>/... for our glue."""
-    p = Path(path)
-    if not p.is_absolute():
-        return str(p.with_suffix(".o"))
-    try:
-        return str(Path("tflm_build_glue") / p.relative_to(REPO).with_suffix(".o"))
-    except ValueError:
-        return str(Path("external") / p.relative_to(p.anchor).with_suffix(".o"))
-
-
-def _declare_library(build: Build, library: Any) -> Any:
-    env, tflm, gen = build.env, build.tflm, build.gen
-    opt = env["TFLM_OPT"]
-    objects: list[Any] = []
-    groups = (("core", library.core, opt.get("core", "-Os")), ("kernels", library.kernels, opt.get("kernel", "-O2")))
-    for group, files, level in groups:
-        genv = env.Clone()
-        genv.Append(CCFLAGS=[level])
-        for src in files:
-            path = Path(src) if Path(src).is_absolute() else tflm / src
-            nodes = genv.Object(str(gen / "obj" / group / _rel_obj(src, tflm)), str(path))
-            build.objects[src] = nodes
-            objects += nodes
-    tp = library.third_party
-    for group, files, level in (("third_party", tp.sources, opt.get("core", "-Os")),
-                                ("third_party_kernels", tp.kernel_sources, opt.get("third_party_kernel", "-O2"))):
-        genv = env.Clone()
-        genv.Append(CCFLAGS=[level])
-        for path in files:
-            dep = tp.origin.get(path, "dep")
-            rel = Path(dep) / _dep_rel(path, tp)
-            objects += genv.Object(str(gen / "obj" / group / rel.with_suffix(".o")), str(path))
-    build.third_party_objects = [o for o in objects if str(o).startswith(str(gen / "obj" / "third_party"))]
-    lib = env.StaticLibrary(str(gen / "lib" / "tensorflow-microlite"), objects)
-    env.Alias("microlite", lib)
-    return lib
-
-
-def _dep_rel(path: Path, tp: ThirdParty) -> Path:
-    for inc in tp.roots:
-        try:
-            return path.relative_to(inc)
-        except ValueError:
-            continue
-    return Path(path.name)
-
-
 class _Programs:
     """Declares program binaries, sharing objects between programs that compile the same file."""
 
-    def __init__(self, build: Build, lib: Any) -> None:
+    def __init__(self, build: Build) -> None:
         self.build = build
-        self.lib = lib
         self.objects: dict[tuple[str, tuple[str, ...]], Any] = {}
         self.generated: dict[str, list[Any]] = {}
         opt = build.env["TFLM_OPT"].get("core", "-Os")
@@ -380,7 +343,7 @@ class _Programs:
         extra_link: list[str] = []
         for item in startup:
             path = self.build.target.relpath(item)
-            objs += self.object(str(path), _rel_obj(str(path), self.build.tflm), ())
+            objs += self.object(str(path), object_path(str(path)), ())
         script = self.build.target.get("linker_script")
         binary = str(self.build.gen / "bin" / name)
         # Every program gets a linker map: size_<program> reads each object's share from it.
@@ -389,7 +352,7 @@ class _Programs:
             extra_link.append(f"-T{_relative(self.build.target.relpath(script))}")
         # The library is an explicit source, not a LIBS entry: LIBS are implicit dependencies,
         # which implicit_cache would keep from the last run (MODEL_AWARE=0 after 1 would link stale).
-        prog = env.Program(binary, [*objs, *(lib or self.lib)], LIBS=list(env["LIBS"]),
+        prog = env.Program(binary, [*objs, *(lib or self.build.lib.full())], LIBS=list(env["LIBS"]),
                            LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
         env.SideEffect(f"{binary}.map", prog)
         if script:
@@ -436,10 +399,7 @@ def _model_aware_library(build: Build, library: Any, name: str, base: Path, sour
                   f"op resolver does not register", file=sys.stderr)
     if choice.kernels is None:
         return None
-    objects = [o for src in library.core for o in build.objects[src]]
-    objects += [o for src in choice.kernels for o in build.objects[src]]
-    objects += build.third_party_objects
-    return build.env.StaticLibrary(str(build.gen / "lib" / "model_aware" / name / "tensorflow-microlite"), objects)
+    return build.lib.subset(name, choice.kernels)
 
 
 def runner_argv(target: Target) -> tuple[list[str], int]:
@@ -452,12 +412,12 @@ def runner_argv(target: Target) -> tuple[list[str], int]:
     return [], timeout
 
 
-def _declare_goals(build: Build, library: Any, lib: Any, programs: dict[str, Program], tests: list[TestProgram],
+def _declare_goals(build: Build, library: Any, programs: dict[str, Program], tests: list[TestProgram],
                    examples: ExampleRegistry) -> dict[str, str]:
     """Declare every goal; return name -> one-line help."""
     env, target, gen, tflm = build.env, build.target, build.gen, build.tflm
     goals = dict(FIXED_GOALS)
-    makers = _Programs(build, lib)
+    makers = _Programs(build)
     argv, timeout = runner_argv(target)
     if build.config["TEST_TIMEOUT"]:
         timeout = int(build.config["TEST_TIMEOUT"])

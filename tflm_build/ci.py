@@ -3,7 +3,7 @@
 A matrix file (``ci.yaml``) lists targets x arches x examples x build types x
 kernel dirs and the actions each cell runs (build, run, test, generate + build
 the project, size).  Every cell is one configuration of the SCons build with its
-own GEN_DIR (SCons keeps one .sconsign per GEN_DIR, so cells can run at once);
+own GEN_DIR (its facts cache and projects stay its own, so cells can run at once);
 cells run in parallel where cores allow, a failed cell does not stop the
 others, and the run writes JUnit XML (a testcase per cell and per unit test), a
 Markdown summary (for $GITHUB_STEP_SUMMARY) and a JSON summary.  ``--shard i/n``

@@ -63,7 +63,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from . import archive, treehash
 from .deps import Dependency
@@ -149,6 +148,8 @@ def mirror_path(url: str) -> str:
 def _local_file(location: str) -> Path | None:
     """A folder or file:// location as a Path; None for network URLs."""
     if location.startswith("file://"):
+        from urllib.request import url2pathname  # imported late: it pulls in http.client
+
         return Path(url2pathname(urlsplit(location).path))
     if "://" in location:
         return None
@@ -255,6 +256,7 @@ class Fetcher:
     log: Callable[[str], None] = print
     _done: dict[str, Path] = field(default_factory=dict, init=False)
     _session: Any = field(default=None, init=False)
+    _fingerprints: dict[tuple[Path, tuple[str, ...]], str] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------ public API
 
@@ -306,7 +308,7 @@ class Fetcher:
         if not local.is_dir():
             raise FetchError(f"{variable}={local} is not a folder", key=variable,
                              fix=f"point {variable} at an unpacked {dep.name} {dep.version} tree, or unset it")
-        fp = treehash.fingerprint(local, dep.local_ignore)
+        fp = self._fingerprint(local, dep.local_ignore)
         # One stamp per folder: builds that use different folders for the same dependency
         # (a fixture tree, a checkout) must not make each other re-hash.
         stamp_path = self._stamp(dep.name, ".local-" + hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:10])
@@ -337,6 +339,13 @@ class Fetcher:
             f"expected {dep.tree}", file=dep.file, key="tree",
             fix=f"point {variable} at a pristine {dep.name} {dep.version} tree (unpatched), unset it to "
                 f"download the pinned version, or set {self._modified_var(dep)}=1 if you changed it on purpose")
+
+    def _fingerprint(self, local: Path, ignore: tuple[str, ...]) -> str:
+        """The tree's fingerprint, taken once per run: checking and installing a patched copy both need it."""
+        key = (local, tuple(ignore))
+        if key not in self._fingerprints:
+            self._fingerprints[key] = treehash.fingerprint(local, ignore)
+        return self._fingerprints[key]
 
     @staticmethod
     def _modified_var(dep: Dependency) -> str:
@@ -383,7 +392,7 @@ class Fetcher:
         stamp_path = self._stamp(folder)
         want = {"definition": _definition(dep),
                 "patches": patch_hashes,
-                "local": [str(local), treehash.fingerprint(local, dep.local_ignore)] if local else None}
+                "local": [str(local), self._fingerprint(local, dep.local_ignore)] if local else None}
 
         def current() -> bool:
             stamp = _read_json(stamp_path)

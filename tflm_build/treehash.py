@@ -39,6 +39,7 @@ import base64
 import fnmatch
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -49,27 +50,37 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Ignore:
-    """Compiled ``local_ignore`` patterns (see the module docstring)."""
+    """Compiled ``local_ignore`` patterns (see the module docstring).
 
-    anchored: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
+    Every file of a tree passes through :meth:`skips` on each no-op build (the
+    fingerprint), so literal names are a set lookup and the wildcard patterns one
+    compiled regular expression each for names and for anchored paths.
+    """
+
+    literal: frozenset[str] = VCS_DIRS
+    names: re.Pattern[str] | None = None
+    anchored: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, patterns: Iterable[str]) -> "Ignore":
-        anchored, names = [], []
+        literal, names, anchored = set(VCS_DIRS), [], []
         for pattern in patterns:
             bare = pattern.rstrip("/")
             if "/" in bare:
-                anchored.append(bare.lstrip("/"))
+                anchored.append(fnmatch.translate(bare.lstrip("/")))
+            elif any(c in bare for c in "*?["):
+                names.append(fnmatch.translate(bare))
             else:
-                names.append(bare)
-        return cls(tuple(anchored), tuple(names))
+                literal.add(bare)
+        return cls(frozenset(literal), _either(names), _either(anchored))
 
     def skips(self, rel: str, name: str) -> bool:
-        if name in VCS_DIRS:
-            return True
-        return any(fnmatch.fnmatchcase(name, p) for p in self.names) or any(
-            fnmatch.fnmatchcase(rel, p) for p in self.anchored)
+        return (name in self.literal or (self.names is not None and self.names.match(name) is not None)
+                or (self.anchored is not None and self.anchored.match(rel) is not None))
+
+
+def _either(regexes: Sequence[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
 
 
 def walk(root: Path, ignore: Sequence[str] = ()) -> Iterator[tuple[str, os.DirEntry[str]]]:
