@@ -35,7 +35,6 @@ from pathlib import Path
 
 from warm_cache import checkout
 
-REPO = Path(__file__).resolve().parent.parent
 MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 KERNEL_CC = "tensorflow/lite/micro/kernels/fully_connected.cc"
 KERNEL_H = "tensorflow/lite/micro/kernels/kernel_util.h"
@@ -95,16 +94,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--make-root", default=os.environ.get("TFLM_MAKE_ROOT"), help="TFLM checkout for make")
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--gen", default="/tmp/tflm-bench/gen", help="GEN_DIR for scons (wiped)")
+    ap.add_argument("--work", default="/tmp/tflm-bench",
+                    help="folder for two checkouts of tflm-build and the object cache (wiped)")
     ap.add_argument("--edits-only", action="store_true", help="only the edit scenarios, on existing builds")
     args = ap.parse_args()
     if not args.make_root or not os.environ.get("TFLM_ROOT"):
         sys.exit("set TFLM_ROOT (pristine tree for scons) and --make-root / TFLM_MAKE_ROOT (tree for make)")
     make_root, tflm = Path(args.make_root), Path(os.environ["TFLM_ROOT"])
     env = {k: v for k, v in os.environ.items() if k not in ("SCONSFLAGS", "PYTHONDONTWRITEBYTECODE")}
-    gen = Path(args.gen)
+    # scons builds in a checkout of its own with gen/ inside it, as a user's is: object
+    # signatures then hold no absolute build path, so the warm-cache row's second checkout
+    # (another folder) finds the first one's objects.
+    work = Path(args.work)
+    first = work / "one" / "tflm-build"
+    if not args.edits_only or not first.is_dir():
+        shutil.rmtree(work, ignore_errors=True)
+        checkout(first)
+    gen = first / "gen"
     make = ["make", "-f", MAKEFILE, f"-j{args.jobs}"]
-    scons = ["scons", "-C", str(REPO), "-Q", f"-j{args.jobs}", f"GEN_DIR={gen}"]
+    scons = ["scons", "-C", str(first), "-Q", f"-j{args.jobs}"]
     make_gen = make_root / "gen"
     print("| scenario | make s | scons s | scons/make | notes |\n|---|---|---|---|---|", flush=True)
 
@@ -119,7 +127,7 @@ def main() -> int:
 
     if args.edits_only:
         run([*make, "hello_world_bin"], make_root, env)
-        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], first, env)
     else:
         clean()
         _clean_hello_world(make, scons, make_root, env, row)
@@ -127,17 +135,17 @@ def main() -> int:
     if args.edits_only:
         return 0
     t_make = _microlite(make, scons, make_root, env, row, args.jobs, clean)
-    _warm_cache(scons, gen, env, row, t_make)
+    _warm_cache(scons, work, env, row, t_make)
     return 0
 
 
 def _clean_hello_world(make: list[str], scons: list[str], make_root: Path, env: dict[str, str], row) -> None:
     t_make = run([*make, "hello_world_bin"], make_root, env)
-    t_scons = run([*scons, "hello_world_bin"], REPO, env)
+    t_scons = run([*scons, "hello_world_bin"], Path(scons[2]), env)
     row("clean hello_world_bin (model-aware)", t_make, t_scons)
     row("no-op hello_world_bin", run([*make, "hello_world_bin"], make_root, env),
-        run([*scons, "hello_world_bin"], REPO, env))
-    t_full = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+        run([*scons, "hello_world_bin"], Path(scons[2]), env))
+    t_full = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], Path(scons[2]), env)
     row("hello_world_bin, full library after the above (scons only)", float("nan"), t_full)
 
 
@@ -150,7 +158,7 @@ def _edits(make: list[str], scons: list[str], make_root: Path, tflm: Path, gen: 
         try:
             tm = run([*make, "hello_world_bin"], make_root, env)
             made = objects_newer(make_gen, since_make)
-            ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, {**env, "TFLM_ROOT_MODIFIED": "1"})
+            ts = run([*scons, "MODEL_AWARE=0", "hello_world_bin"], Path(scons[2]), {**env, "TFLM_ROOT_MODIFIED": "1"})
             rebuilt = objects_newer(gen, since_scons)
         finally:
             (make_root / rel).write_text(original_make)
@@ -161,7 +169,7 @@ def _edits(make: list[str], scons: list[str], make_root: Path, tflm: Path, gen: 
         row(label, tm, ts, f"objects recompiled: make {len(made)}, scons {len(rebuilt)}; objects whose "
                            f"source includes it (gcc -M): {len(truth)}; scons: {verdict}")
         run([*make, "hello_world_bin"], make_root, env)
-        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], REPO, env)
+        run([*scons, "MODEL_AWARE=0", "hello_world_bin"], Path(scons[2]), env)
 
 
 def _microlite(make: list[str], scons: list[str], make_root: Path, env: dict[str, str], row, jobs: int,
@@ -169,26 +177,22 @@ def _microlite(make: list[str], scons: list[str], make_root: Path, env: dict[str
     """Clean microlite for both, and the physical limit; returns make's time."""
     clean()
     t_make = run([*make, "microlite"], make_root, env)
-    t_scons = run([*scons, "microlite"], REPO, env)
+    t_scons = run([*scons, "microlite"], Path(scons[2]), env)
     row("clean microlite", t_make, t_scons)
     build_cpu = CPU["scons"]
-    run([*scons, "microlite"], REPO, env)  # a no-op: what scons itself costs to start and check
+    run([*scons, "microlite"], Path(scons[2]), env)  # a no-op: what scons itself costs to start and check
     limit = (build_cpu - CPU["scons"]) / jobs
     row("physical limit of clean microlite (compile CPU s / cores)", float("nan"), limit,
         f"scons overhead over it: {100 * (t_scons / limit - 1):.1f}%")
     return t_make
 
 
-def _warm_cache(scons: list[str], gen: Path, env: dict[str, str], row, t_make: float) -> None:
+def _warm_cache(scons: list[str], work: Path, env: dict[str, str], row, t_make: float) -> None:
     """Fill a cache from the clean microlite (--cache-populate), then build a second checkout from it."""
-    cache = gen.parent / "objects-cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    run([*scons, f"CACHE_DIR={cache}", "--cache-populate", "microlite"], REPO, env)
-    second = gen.parent / "second-checkout"
-    shutil.rmtree(second, ignore_errors=True)
-    checkout(second / "tflm-build")
-    other = [scons[0], "-C", str(second / "tflm-build"), *scons[3:-1], f"GEN_DIR={second / 'gen'}"]
-    t_warm = run([*other, f"CACHE_DIR={cache}", "microlite"], second / "tflm-build", env)
+    cache = work / "objects-cache"
+    run([*scons, f"CACHE_DIR={cache}", "--cache-populate", "microlite"], work, env)
+    second = checkout(work / "elsewhere" / "second-checkout")
+    t_warm = run([scons[0], "-C", str(second), *scons[3:], f"CACHE_DIR={cache}", "microlite"], work, env)
     row("warm cache: clean microlite in a second checkout", t_make, t_warm,
         "make has no object cache (its clean build); scons: objects from CACHE_DIR")
 

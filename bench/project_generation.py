@@ -24,9 +24,14 @@ SCONS = shutil.which("scons") or "scons"
 TFLM_TARGETS = {"linux": [], "cortex_m_qemu": ["TARGET=cortex_m_qemu", "TARGET_ARCH=cortex-m3"]}
 
 
+# As a user's shell has it: Python writes its bytecode (this sandbox sets PYTHONDONTWRITEBYTECODE,
+# which would make every run recompile our modules).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _timed(argv: list[str], cwd: Path) -> float:
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=ENV)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,31 @@ def test_end_to_end_model_aware_program_runs_and_links_fewer_kernels(fx: Fixture
     full = fx.scons("run_hello_world", "MODEL_AWARE=0", env=env)
     assert full.returncode == 0, full.output
     assert "add via resolver: 5" in full.stdout
+
+
+def test_size_reports_model_aware_program_beside_its_full_library_twin(fx: Fixture, tmp_path: Path) -> None:
+    tree = _tree(tmp_path, [(0, None)])
+    env = {"TFLM_ROOT": str(tree)}
+    bin_dir = fx.gendir(f"linux_{host_arch()}_default_gcc") / "bin"
+    twin = bin_dir / "full_library" / "hello_world"
+    # Building the program alone links no twin and compiles no kernel the model does not use.
+    first = fx.scons("hello_world_bin", env=env)
+    assert first.returncode == 0, first.output
+    assert not twin.exists() and "mul" not in compiled(first.stdout)
+    res = fx.scons("size_hello_world", env=env)
+    assert res.returncode == 0, res.output
+    assert twin.is_file() and "mul" in compiled(res.stdout)  # the twin links the whole library
+    assert "hello_world: model-aware (2 of 4 kernel files for ADD) beside the full-library build" in res.stdout
+    rows = {("full library" if line.split()[0] == "full" else line.split()[0]): line
+            for line in res.stdout.splitlines() if line.startswith(("  model-aware", "  full library", "  difference"))}
+    assert set(rows) == {"model-aware", "full library", "difference"}
+    if shutil.which("size"):  # the figures are Berkeley size's, for both programs
+        for label, elf in (("model-aware", bin_dir / "hello_world"), ("full library", twin)):
+            text, data, bss = (int(v) for v in
+                               subprocess.run(["size", str(elf)], capture_output=True, text=True,
+                                              check=True).stdout.splitlines()[1].split()[:3])
+            assert rows[label].split()[-5:-2] == [f"{text:,}", f"{data:,}", f"{bss:,}"]
+    # Both programs behave the same.
+    outputs = [subprocess.run([str(p)], capture_output=True, text=True, check=True).stdout
+               for p in (bin_dir / "hello_world", twin)]
+    assert outputs[0] == outputs[1] and "add via resolver: 5" in outputs[0]

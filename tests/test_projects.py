@@ -14,14 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_TREE, REPO, Fixture, copy_repo
+from conftest import FIXTURE_DEPS, FIXTURE_TREE, REPO, Fixture, copy_repo
 
 from tflm_build.targets import host_arch
 
 HOST = f"linux_{host_arch()}_default_gcc"
 QEMU = "cortex_m_qemu_cortex-m3_default_gcc"
 PASS = "~~~ALL TESTS PASSED~~~"
-BUILD_FILES = ("Makefile", "CMakeLists.txt", ".cmake", ".json5", ".yml", ".lib", "sdkconfig.defaults")
+BUILD_FILES = ("Makefile", "CMakeLists.txt", ".cmake", ".json5", ".yml", ".lib", "sdkconfig.defaults", ".uvprojx",
+               "library.properties")
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None,
                                reason="arm-none-eabi-g++ or qemu-system-arm not found (apt-get install "
                                       "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib "
@@ -29,11 +30,12 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-g++") is None or shut
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not found (apt-get install cmake)")
 
 
-def _dfp(tmp: Path) -> dict[str, str]:
+def _dfp(tmp: Path, *devices: str) -> dict[str, str]:
     """A stand-in Cortex_DFP (cortex_m_qemu needs the dependency; the fixture has none)."""
-    include = tmp / "dfp" / "Device" / "ARMCM3" / "Include"
-    include.mkdir(parents=True, exist_ok=True)
-    (include / "ARMCM3.h").write_text("// fixture device header\n")
+    for device in devices or ("ARMCM3",):
+        include = tmp / "dfp" / "Device" / device / "Include"
+        include.mkdir(parents=True, exist_ok=True)
+        (include / f"{device}.h").write_text("// fixture device header\n")
     (tmp / "dfp" / "LICENSE").write_text("fixture license\n")
     return {"CORTEX_DFP_DIR": str(tmp / "dfp"), "CORTEX_DFP_MODIFIED": "1"}
 
@@ -52,14 +54,14 @@ def _run(argv: list[str], cwd: Path, timeout: int = 300) -> str:
 
 
 def assert_self_contained(project: Path, *outside: Path) -> None:
-    """No build file names a path outside the project: no absolute path of ours, no '..'."""
+    """No build file names a path outside the project: no absolute path of ours, no '..' (nor '..\\')."""
     for path in project.rglob("*"):
         if not path.is_file() or not (path.name.endswith(BUILD_FILES) or path.name in BUILD_FILES):
             continue
         text = path.read_text()
         for root in (REPO, FIXTURE_TREE, *outside):
             assert str(root) not in text, f"{path} names {root}"
-        assert not re.search(r"(^|[\s/\"'])\.\./", text), f"{path} has a '../' path"
+        assert not re.search(r"(^|[\s/\\\"'>;])\.\.[/\\]", text), f"{path} has a '../' path"
 
 
 def test_host_make_and_cmake_projects_build_and_run_alone(fx: Fixture, tmp_path: Path) -> None:
@@ -194,11 +196,17 @@ def _usage_error(res, *needles: str) -> None:
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["generate_hello_world_keil_project"], ["unknown project kind 'keil'", "valid choices: make, cmake"]),
+    (["generate_hello_world_nosuch_project"], ["unknown project kind 'nosuch'", "valid choices: make, cmake"]),
+    (["generate_hello_world_keil_project"], ["TARGET=linux cannot produce 'keil' projects",
+                                            "use TARGET=cortex_m_generic or TARGET=cortex_m_qemu"]),
     (["generate_hello_world_esp_project"], ["TARGET=linux cannot produce 'esp' projects", "use TARGET=esp"]),
     (["TARGET=esp", "generate_hello_world_make_project"], ["cannot produce 'make' projects", "valid choices: esp"]),
     (["generate_hello_wrld_make_project"], ["unknown example", "did you mean 'hello_world'"]),
-    (["TARGET=cortex_m_generic", "generate_hello_world_make_project"], ["cannot generate projects"]),
+    (["TARGET=cortex_m_generic", "generate_hello_world_make_project"], ["cannot produce 'make' projects",
+                                                                        "valid choices: arduino, keil"]),
+    (["TARGET=sparkfun_edge", "generate_hello_world_make_project",  # its SDK trees from the fixture
+      *(f"{d.upper()}_{v}" for d in ("ambiq_suite_sdk", "sparkfun_bsps")
+        for v in (f"DIR={FIXTURE_DEPS / d}", "MODIFIED=1"))], ["TARGET=sparkfun_edge cannot generate projects"]),
     (["list_hello_world_esp_files"], ["cannot produce 'esp' projects"]),
 ])
 def test_bad_project_goals(fx: Fixture, tmp_path: Path, args: list[str], needles: list[str]) -> None:

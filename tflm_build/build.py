@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import config as cfg
 from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
@@ -68,6 +68,8 @@ class Build:
     library: Any = None  # sources.Library: the selection for this configuration
     lib: Any = None  # LibraryNodes: the library's objects and archives, declared on demand
     programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
+    makers: Any = None  # _Programs: links more programs (size_<program>'s full-library twin)
+    model_aware: dict[str, str] = field(default_factory=dict)  # program -> what its subset library holds
     facts: Any = None  # FactCache of what model-aware selection read from files
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
     roots: dict[str, Path] = field(default_factory=dict)  # dependency name -> its (verified) tree root
@@ -329,7 +331,8 @@ class _Programs:
         return self.objects[key]
 
     def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
-                defines: Sequence[str] = (), lib: Any = None) -> Any:
+                defines: Sequence[str] = (), lib: Any = None, folder: str = "") -> Any:
+        """Link ``name`` into bin/[folder/]: with ``lib`` (a model-aware subset) or the full library."""
         objs: list[Any] = []
         for relpath in inputs:
             cc = self.generated_sources(base, relpath)[0]
@@ -345,7 +348,7 @@ class _Programs:
             path = self.build.target.relpath(item)
             objs += self.object(str(path), object_path(str(path)), ())
         script = self.build.target.get("linker_script")
-        binary = str(self.build.gen / "bin" / name)
+        binary = str(self.build.gen / "bin" / folder / name)
         # Every program gets a linker map: size_<program> reads each object's share from it.
         extra_link.append(f"-Wl,-Map={binary}.map")
         if script:
@@ -370,7 +373,8 @@ def _wanted_programs() -> Any:
     """
     from SCons.Script import COMMAND_LINE_TARGETS
 
-    requested = list(COMMAND_LINE_TARGETS)
+    # Projects and lists need the programs' sources (known without nodes), not their nodes.
+    requested = [g for g in COMMAND_LINE_TARGETS if not re.match(r"^(generate_.*_project|list_.*_files)$", g)]
     everything = any(g in ("test", "build", "compiledb") or "/" in g or os.sep in g for g in requested)
     cores = {re.sub(r"^(test|run|size|flash|generate|list)_|_(bin|project|files|example_sources|example_headers)$",
                     "", g) for g in requested}
@@ -399,6 +403,7 @@ def _model_aware_library(build: Build, library: Any, name: str, base: Path, sour
                   f"op resolver does not register", file=sys.stderr)
     if choice.kernels is None:
         return None
+    build.model_aware[name] = choice.reason
     return build.lib.subset(name, choice.kernels)
 
 
@@ -412,12 +417,12 @@ def runner_argv(target: Target) -> tuple[list[str], int]:
     return [], timeout
 
 
-def _declare_goals(build: Build, library: Any, programs: dict[str, Program], tests: list[TestProgram],
+def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], tests: list[TestProgram],
                    examples: ExampleRegistry) -> dict[str, str]:
     """Declare every goal; return name -> one-line help."""
     env, target, gen, tflm = build.env, build.target, build.gen, build.tflm
     goals = dict(FIXED_GOALS)
-    makers = _Programs(build)
+    makers = build.makers = _Programs(build)
     argv, timeout = runner_argv(target)
     if build.config["TEST_TIMEOUT"]:
         timeout = int(build.config["TEST_TIMEOUT"])

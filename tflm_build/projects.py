@@ -11,9 +11,12 @@ comes along.
 A kind is a template folder ``project_templates/<kind>/`` (jinja2, StrictUndefined;
 ``kind.yaml`` says where the library and the example go, which templates are
 conditional and which TAGS the kind understands).  Templates of
-``project_templates/_common/`` are added to every kind.  Templates are rendered
-while SCons reads the build, so a template error is reported (file and line)
-before anything is written.
+``project_templates/_common/`` are added to every kind; ``{example}`` and
+``{program}`` in a template's name are replaced.  What templates cannot do
+(renaming copied files, rewriting their ``#include`` lines) a kind does in one
+module of this package named by ``kind.yaml`` (``module:``, see KindModule).
+Templates are rendered while SCons reads the build, so a template error is
+reported (file and line) before anything is written.
 
 File specialisation by TAGS keeps the Makefile's rule: ``dir/<tag>/name``
 replaces ``dir/name``, tags tried in the order TAGS, TARGET, TARGET_ARCH, the
@@ -24,6 +27,7 @@ every example would cost a second of parsing on the real tree for nothing.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import posixpath
@@ -32,7 +36,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence, cast
 
 from .errors import ConfigError, unknown_choice
 from .schema import Field, Schema, validate
@@ -54,7 +58,28 @@ KIND_SCHEMA: Schema = {
     "only_if": Field(dict, values=str, doc="template -> context key; the file is written only when that key is true"),
     "tags": Field(dict, values=Field(dict, values=str), doc="TAGS this kind understands -> context values they set"),
     "defaults": Field(dict, values=str, doc="context values before any tag sets them"),
+    "module": Field(str, doc="tflm_build module whose arrange() renames and rewrites files (what templates cannot do)"),
 }
+
+
+@dataclass
+class Arrangement:
+    """What a kind's module returns: the files it renamed or rewrote, and values for its templates."""
+
+    files: dict[str, Entry]  # the whole plan afterwards: project path -> how the file is made
+    renames: dict[str, str] = field(default_factory=dict)  # old project path -> new (source lists follow)
+    context: dict[str, Any] = field(default_factory=dict)  # the templates see it as {{ <kind>.<key> }}
+
+    def follow(self, paths: Iterable[str]) -> list[str]:
+        """Project paths after the renames, without the files the module dropped."""
+        return [p for p in (self.renames.get(p, p) for p in paths) if p in self.files]
+
+
+class KindModule(Protocol):
+    def arrange(self, builder: ProjectBuilder, files: Mapping[str, Entry],
+                roles: Mapping[str, Sequence[str]]) -> Arrangement:
+        """Rearrange the plan; ``roles`` maps library / app / startup / linker_script to project paths."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,11 @@ class Kind:
     @property
     def example_dir(self) -> str:
         return self.data.get("example_dir") or ""
+
+    def module(self) -> KindModule | None:
+        """The kind's module (kind.yaml ``module``), or None for a kind made of templates alone."""
+        name = self.data.get("module")
+        return cast(KindModule, importlib.import_module(f"{__package__}.{name}")) if name else None
 
     def templates(self) -> dict[str, Path]:
         """Output path -> template, the kind's own overriding _common's."""
@@ -208,10 +238,12 @@ class _Roots:
 
 
 def _under(path: Path, root: Path) -> str | None:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return None
+    """``path`` relative to ``root`` (posix), or None.  String work: called for every file of a project."""
+    text, top = str(path), str(root)
+    if text == top:
+        return "."
+    prefix = top if top.endswith(os.sep) else top + os.sep
+    return text[len(prefix):].replace(os.sep, "/") if text.startswith(prefix) else None
 
 
 def _join(folder: str, rel: str) -> str:
@@ -330,7 +362,9 @@ class ProjectBuilder:
             + [program.base / h for h in self.example.headers]
         scan_roots = [tflm, program.base, *self.deps.values()]
         planned = {Path(e.source) for e in files.values() if e.how == COPY}
-        for path in _IncludeScanner(build.gen / "prj" / ".includes.json").closure(
+        self._scanner, self._scan_dirs = _IncludeScanner(build.gen / "prj" / ".includes.json"), include_dirs
+        self._resolved: dict[tuple[str, str | None], Path | None] = {}
+        for path in self._scanner.closure(
                 [*planned, *(p for p in declared if p.is_file())], include_dirs, scan_roots, generated):
             if path not in planned:
                 copy(path)
@@ -341,7 +375,18 @@ class ProjectBuilder:
         if (tflm / "LICENSE").is_file():
             copy(tflm / "LICENSE")
         self._warn_unused_tags()
+        module, extra = self.kind.module(), None
+        if module is not None:
+            roles = {"library": [p for g in groups.values() for p in g], "app": app, "startup": startup,
+                     "linker_script": [linker_script] if linker_script else []}
+            arranged = module.arrange(self, files, roles)
+            files, extra = arranged.files, arranged.context
+            groups = {k: arranged.follow(v) for k, v in groups.items()}
+            app, startup = arranged.follow(app), arranged.follow(startup)
+            linker_script = next(iter(arranged.follow([linker_script] if linker_script else [])), None)
         context = self._context(groups, app, startup, linker_script, include_dirs, sorted(files))
+        if extra is not None:
+            context[self.kind.name] = extra
         for dest, text, template in self._render(context):
             files[dest] = Entry(dest, TEXT, str(template), text)
             inputs.append(str(template))
@@ -448,25 +493,46 @@ class ProjectBuilder:
     def example_include_dirs(self) -> list[str]:
         return list(self.example.include_dirs)
 
+    def resolved_includes(self, path: Path) -> list[tuple[str, bool, Path | None]]:
+        """Each ``#include`` of a planned file: its name, whether it is quoted, and the file it names (None:
+        outside the known trees), found as the closure found it.  Only after plan() scanned the files."""
+        quoted, angled = self._scanner.includes(path)
+        found = []
+        for name, local in [(q, True) for q in quoted] + [(a, False) for a in angled]:
+            key = (name, str(path.parent) if local else None)
+            if key not in self._resolved:
+                hit = _resolve(name, key[1], [str(d) for d in self._scan_dirs])
+                self._resolved[key] = Path(hit) if hit is not None else None
+            found.append((name, local, self._resolved[key]))
+        return found
+
     def _render(self, context: dict[str, Any]) -> Iterable[tuple[str, str, Path]]:
         import jinja2
 
+        # Compiled templates are cached (keyed by each template's source) below gen/: a
+        # regeneration with nothing changed must not recompile them.
+        cache = self.build.gen / "prj" / ".templates"
+        cache.mkdir(parents=True, exist_ok=True)
         env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(self.kind.folder), str(TEMPLATES / COMMON)]),
                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                 trim_blocks=True, lstrip_blocks=True)
+                                 trim_blocks=True, lstrip_blocks=True,
+                                 bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache)))
         env.filters.update(shquote=shlex.quote, cmake=_cmake_quote, json=json.dumps)
         only_if = self.kind.data.get("only_if") or {}
-        for dest, path in self.kind.templates().items():
-            key = only_if.get(dest)
+        for template_dest, path in self.kind.templates().items():
+            key = only_if.get(template_dest)
             if key is not None and not _truthy(context, key):
                 continue
+            # A template's name may hold {example} or {program} (e.g. a sketch named after its example).
+            dest = template_dest.replace("{example}", self.example.name).replace("{program}", self.program.name)
             try:
-                text = env.from_string(path.read_text(), globals={"template_path": dest}).render(context)
+                # The loader finds it by its name in the kind's folder, else in _common (as templates() chose).
+                text = env.get_template(template_dest + ".j2", globals={"template_path": dest}).render(context)
             except jinja2.TemplateSyntaxError as exc:
                 raise ConfigError(f"template error: {exc.message}", file=path, line=exc.lineno,
                                   fix="correct the template at that line") from None
             except jinja2.TemplateError as exc:
-                raise ConfigError(f"template error: {exc}", file=path, line=_template_line(exc),
+                raise ConfigError(f"template error: {exc}", file=path, line=_template_line(exc, path),
                                   choices=sorted(k for k in context if not k.startswith("_")),
                                   fix="use only the context values listed above (or fix the expression)") from None
             yield dest, text, path
@@ -481,12 +547,12 @@ def _truthy(context: Mapping[str, Any], condition: str) -> bool:
     return str(value) == expected if sep else bool(value)
 
 
-def _template_line(exc: BaseException) -> int | None:
-    """The template line of a render error: jinja maps its frames back onto the template ('<template>')."""
+def _template_line(exc: BaseException, template: Path) -> int | None:
+    """The template line of a render error: jinja maps its frames back onto the template's file."""
     tb = exc.__traceback__
     line = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
+        if tb.tb_frame.f_code.co_filename in (str(template), "<template>"):
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
@@ -552,13 +618,18 @@ class _IncludeScanner:
             self.cache = {}
         self.dirty = False
 
-    def includes(self, path: Path) -> tuple[list[str], list[str]]:
-        st = path.stat()
+    def includes(self, path: Path | str) -> tuple[list[str], list[str]]:
+        """The quoted and the angled ``#include`` names of a file ([] for a file that is not there)."""
         key = str(path)
+        try:
+            st = os.stat(key)
+        except OSError:
+            return [], []
         hit = self.cache.get(key)
         if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
             return hit[2], hit[3]
-        text = path.read_bytes()
+        with open(key, "rb") as stream:
+            text = stream.read()
         quoted: list[str] = []
         angled: list[str] = []
         for match in _INCLUDE.finditer(text):
@@ -571,39 +642,45 @@ class _IncludeScanner:
 
     def closure(self, start: Iterable[Path], include_dirs: Sequence[Path], roots: Sequence[Path],
                 generated: set[str]) -> list[Path]:
-        seen: set[Path] = set()
-        todo = [p for p in start]
-        found: list[Path] = []
-        resolved: dict[tuple[str, Path | None], Path | None] = {}  # most names are included many times
+        """Every file reachable from ``start`` by includes inside ``roots``.  Paths are plain strings
+        inside the loop: it runs for every file of a project on each regeneration."""
+        dirs = [str(d) for d in include_dirs]
+        tops = tuple(str(r).rstrip(os.sep) + os.sep for r in roots)
+        seen: set[str] = set()
+        todo = [str(p) for p in start]
+        found: list[str] = []
+        resolved: dict[tuple[str, str | None], str | None] = {}  # most names are included many times
         while todo:
             path = todo.pop()
             if path in seen:
                 continue
             seen.add(path)
             found.append(path)
-            if path.suffix in (".tflite", ".bmp", ".wav", ".csv", "") or not path.is_file():
+            if path.endswith((".tflite", ".bmp", ".wav", ".csv")) or not os.path.splitext(path)[1]:
                 continue
             quoted, angled = self.includes(path)
+            parent = os.path.dirname(path)
             for name, local in [(q, True) for q in quoted] + [(a, False) for a in angled]:
                 if name in generated:
                     continue
-                key = (name, path.parent if local else None)
+                key = (name, parent if local else None)
                 if key not in resolved:
-                    resolved[key] = _resolve(name, key[1], include_dirs)
+                    resolved[key] = _resolve(name, key[1], dirs)
                 hit = resolved[key]
-                if hit is not None and any(_under(hit, r) is not None for r in roots):
+                if hit is not None and hit.startswith(tops):
                     todo.append(hit)
         if self.dirty:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
             tmp.write_text(json.dumps(self.cache))
             tmp.replace(self.cache_path)
-        return found
+        return [Path(p) for p in found]
 
 
-def _resolve(name: str, local: Path | None, include_dirs: Sequence[Path]) -> Path | None:
+def _resolve(name: str, local: str | None, include_dirs: Sequence[str]) -> str | None:
+    """The file ``#include name`` names: in the includer's folder (quoted includes) then the include dirs."""
     for folder in ([local] if local is not None else []) + list(include_dirs):
-        candidate = folder / name
-        if candidate.is_file():
-            return Path(os.path.normpath(candidate))
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return os.path.normpath(candidate)
     return None

@@ -5,6 +5,14 @@ tests) prints the totals and a table of object files, largest first; building
 ``<program>_bin`` also writes ``bin/<program>.size``, the one-line summary, and
 prints it.  :func:`report` and :func:`render` are what ``tflm-build size`` reuses.
 
+A model-aware program (only the kernels its models use compiled) is reported
+beside its full-library twin: the same objects linked against the whole
+``libtensorflow-microlite.a`` into ``bin/full_library/``, so the user sees what the
+selection changed in the image (usually nothing on the size: the linker takes
+only the archive members the op resolver references; the gain is compile time).
+The twin is linked only for ``size_<program>``, which then compiles the whole
+library once.
+
 Why read the ELF and the map in Python instead of calling ``arm-none-eabi-size``:
 the totals then follow one rule for every toolchain (host gcc, clang, Arm gcc),
 and the per-object shares need the linker map anyway, which no binutils tool
@@ -206,6 +214,19 @@ def render(rep: SizeReport, strip: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
+def compare(aware: SizeReport, full: SizeReport, selection: str) -> str:
+    """The model-aware program's totals beside its full-library twin's, and the difference."""
+    rows = [("model-aware", aware.totals), ("full library", full.totals)]
+    lines = [f"{aware.program.name}: model-aware ({selection}) beside the full-library build",
+             f"  {'':<13} {'text':>10} {'data':>8} {'bss':>9} {'flash':>10} {'RAM':>9}"]
+    for label, t in rows:
+        lines.append(f"  {label:<13} {t.text:>10,} {t.data:>8,} {t.bss:>9,} {t.flash:>10,} {t.ram:>9,}")
+    a, f = aware.totals, full.totals
+    lines.append(f"  {'difference':<13} {a.text - f.text:>+10,} {a.data - f.data:>+8,} {a.bss - f.bss:>+9,} "
+                 f"{a.flash - f.flash:>+10,} {a.ram - f.ram:>+9,}")
+    return "\n".join(lines)
+
+
 def _shorten(name: str, strip: Iterable[str]) -> str:
     """Objects relative to the build folder; archive members as 'libx.a(member.o)'."""
     if name.endswith(")") and "(" in name:
@@ -220,13 +241,19 @@ def _shorten(name: str, strip: Iterable[str]) -> str:
 def declare(build: Any, goals: dict[str, str]) -> None:
     """size_<program> for every linked program; <program>_bin also writes and prints bin/<program>.size."""
     from SCons.Action import Action
+    from SCons.Script import COMMAND_LINE_TARGETS
 
     env = build.env
     strip = (str(build.gen / "obj"), str(build.gen), str(Path.cwd()))
 
-    def show(target: Any, source: Any, env: Any) -> int:
-        print(render(report(Path(str(source[0]))), strip))
-        return 0
+    def shower(selection: str) -> Any:
+        def show(target: Any, source: Any, env: Any) -> int:
+            rep = report(Path(str(source[0])))
+            print(render(rep, strip))
+            if len(source) > 1:
+                print(compare(rep, report(Path(str(source[1]))), selection))
+            return 0
+        return show
 
     def write_summary(target: Any, source: Any, env: Any) -> int:
         line = summary(report(Path(str(source[0]))))
@@ -242,6 +269,13 @@ def declare(build: Any, goals: dict[str, str]) -> None:
             continue
         program = build.programs[name]
         elf = program[0] if isinstance(program, list) else program
-        env.AlwaysBuild(env.Alias(f"size_{name}", elf, Action(show, None)))
+        sources, selection = [elf], ""
+        if name in build.model_aware and f"size_{name}" in COMMAND_LINE_TARGETS:
+            ps = build.sources_of[name]
+            twin = build.makers.program(name, ps.base, ps.sources, ps.generator_inputs, ps.defines,
+                                        folder="full_library")
+            sources.append(twin[0] if isinstance(twin, list) else twin)
+            selection = build.model_aware[name]
+        env.AlwaysBuild(env.Alias(f"size_{name}", sources, Action(shower(selection), None)))
         line = env.Command(str(build.gen / "bin" / f"{name}.size"), elf, Action(write_summary, None))
         env.Alias(f"{name}_bin", line)

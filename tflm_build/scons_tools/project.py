@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from SCons.Action import Action
 
 from .. import cc_arrays
 
-COPY, ARRAY_CC, ARRAY_H, TEXT = "copy", "array_cc", "array_h", "text"
+COPY, ARRAY_CC, ARRAY_H, TEXT, REWRITE = "copy", "array_cc", "array_h", "text", "rewrite"
+_INCLUDE = re.compile(rb'^([ \t]*#[ \t]*include[ \t]*[<"])([^>"\n]+)([>"])', re.M)
 _MANIFEST_VERSION = 1
 
 
@@ -33,9 +35,11 @@ class Entry:
     """One file of a project: where it goes and how it is made."""
 
     dest: str  # path inside the project folder, '/'-separated
-    how: str  # COPY, ARRAY_CC / ARRAY_H (model data from ``source``), TEXT (a rendered template)
-    source: str = ""  # absolute input path (COPY, ARRAY_*) or the template's path (TEXT)
-    text: str = ""  # TEXT: the rendered file; ARRAY_*: the include name of the array's header
+    how: str  # COPY, ARRAY_CC / ARRAY_H (model data from ``source``), TEXT (a rendered template), REWRITE
+    source: str = ""  # absolute input path (COPY, ARRAY_*, REWRITE) or the template's path (TEXT)
+    # TEXT: the rendered file; ARRAY_*: the include name of the array's header; REWRITE: JSON
+    # {"include": {old name: new name}, "prepend": text} applied to a copy of ``source``
+    text: str = ""
 
     def signature(self) -> str:
         """What the file's content depends on; a different value means rewrite it."""
@@ -51,7 +55,20 @@ class Entry:
         if self.how in (ARRAY_CC, ARRAY_H):
             cc, h = cc_arrays.render(cc_arrays.make_array(Path(self.source)), self.text)
             return (cc if self.how == ARRAY_CC else h).encode()
+        if self.how == REWRITE:
+            return rewrite(Path(self.source).read_bytes(), json.loads(self.text))
         return None
+
+
+def rewrite(data: bytes, spec: dict[str, Any]) -> bytes:
+    """A source with the ``#include`` names of ``spec["include"]`` replaced and ``spec["prepend"]`` put first."""
+    names: dict[bytes, bytes] = {old.encode(): new.encode() for old, new in spec.get("include", {}).items()}
+
+    def renamed(match: re.Match[bytes]) -> bytes:
+        name = match.group(2)
+        return match.group(1) + names.get(name, name) + match.group(3)
+
+    return str(spec.get("prepend", "")).encode() + _INCLUDE.sub(renamed, data)
 
 
 @dataclass(frozen=True)
