@@ -144,7 +144,8 @@ def write(plan: Plan) -> tuple[int, int]:
             dest = plan.folder / entry.dest
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / entry.dest, dest)
-        shutil.rmtree(stage)
+        if stage.exists():  # nothing to write (an input touched, not changed): no staging folder
+            shutil.rmtree(stage)
     wanted = {e.dest for e in plan.entries}
     stale = [d for d in old if d not in wanted]
     for name in stale:
@@ -177,13 +178,21 @@ _ACTION = Action(_action, None)
 def generate(env: Any, **_: Any) -> None:
     import SCons.Scanner
 
-    # The sources are copied, not compiled: scanning them for headers would only cost time
-    # (every header the project needs is already a source of the node).
     builder = env.Builder(action=_ACTION, source_scanner=SCons.Scanner.ScannerBase(lambda *a: [], "none"))
 
     def tflm_project(env: Any, plan: Plan, inputs: Sequence[str]) -> Any:
-        """Declare the project; returns its manifest node (the goal's alias points at it)."""
-        node = builder(env, str(plan.manifest), [*inputs, env.Value(plan.digest())], TFLM_PROJECT_PLAN=plan)
+        """Declare the project; returns its manifest node (the goal's alias points at it).
+
+        Its one source is a Value of the plan and of every input's (mtime, size), the rule
+        Entry.signature() applies when writing: five hundred File nodes for SCons to check
+        would be most of a no-change regeneration.
+        """
+        stats = hashlib.sha1()
+        for path in inputs:
+            st = os.stat(path)
+            stats.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+        node = builder(env, str(plan.manifest), [env.Value(plan.digest() + stats.hexdigest())],
+                       TFLM_PROJECT_PLAN=plan)
         env.Precious(node)  # SCons must not delete the manifest before the action reads it
         env.Clean(node, str(plan.folder))
         if outputs_changed(plan):
