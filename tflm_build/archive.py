@@ -1,19 +1,32 @@
 """Turning a downloaded archive into a source tree: safe extraction and patching.
 
 Extraction trusts nothing in the archive.  Every member is checked *before*
-anything is written: no absolute names, no ``..`` components, no device or
-FIFO members, no links whose target leaves the tree, no member whose path runs
-through a symbolic link, and a ceiling on the total expanded size (2 GiB unless
-told otherwise).  Symbolic links are created last, so no write can follow one.
-Python's own ``tarfile`` "data" filter does much of this for tar only; zip
-needs the same rules, so both go through one checker.
+anything is written: no absolute names, no ``..`` components, no control
+characters or undecodable bytes in names, no device or FIFO members, no member
+whose path runs through a symbolic link, and a ceiling on the total expanded
+size (2 GiB unless told otherwise) that also counts link targets and headers.
+Nothing is read unbounded: a zip link's target, a tar's long-name and pax
+headers and the member count all have caps, since most dependencies pin no
+archive checksum and this runs before the tree hash is known.
+
+A symbolic link is judged by where it leads *on disk*, not by its text:
+its target is resolved component by component through the archive's other
+links (a link to the tree's root followed by ``that/../..`` leaves the tree
+although its text looks inward), and it is refused when it leaves the tree or
+when following folder links can go round in a circle (``l -> .``; ``a/l ->
+../b`` with ``b/m -> ../a``), which would make every ``**`` glob endless.
+Symbolic links are created last, so no write can follow one.  Python's own
+``tarfile`` "data" filter does some of this for tar only; zip needs the same
+rules, so both go through one checker.
 
 Patches are applied by a small pure-Python unified-diff applier rather than
 the ``patch`` program: the build must work where ``patch`` is missing
 (Windows), and we want exact behaviour everywhere.  Like TFLM's
 ``git apply --ignore-whitespace``, a hunk whose context differs only in
 whitespace still applies; unlike ``patch``, there is no fuzz: every context
-line must be present, or the dependency is refused.
+line must be present, or the dependency is refused.  A patch never reads or
+writes through a link that leads out of the tree it patches (a copied local
+folder may hold such links: only archives are checked at extraction).
 """
 from __future__ import annotations
 
@@ -29,12 +42,17 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, IO, Iterator
+from typing import Any, Callable, IO, Iterator, Mapping
 
-from .errors import FetchError
+from .errors import FetchError, shorten
 
 DEFAULT_MAX_SIZE = 2 << 30  # 2 GiB expanded
+MAX_MEMBERS = 200_000  # CMSIS, the largest tree we fetch, has ~30,000 members
 _COPY_CHUNK = 1 << 20
+_LINK_MAX = 4096  # PATH_MAX: the longest link target a file system takes
+_HEADER_MAX = 1 << 20  # a tar long-name or pax header: names and link targets, never this large
+_MAX_HOPS = 40  # links followed while resolving one path, as Linux's ELOOP limit
+_HEADER_COST = 512  # what each member counts against the size cap besides its data
 
 
 @dataclass(frozen=True)
@@ -50,14 +68,24 @@ class Member:
 
 
 def _refuse(archive: Path, member: str, why: str) -> FetchError:
-    return FetchError(f"refusing unsafe archive member '{member}': {why}", file=archive,
+    return FetchError(f"refusing unsafe archive member {shorten(member)}: {why}", file=archive,
                       fix="the archive is corrupt or malicious; delete it and fetch from a trusted source")
+
+
+def _odd(text: str) -> bool:
+    """Backslashes, control characters (a newline breaks the tree hash's lines) or undecodable bytes."""
+    return "\\" in text or any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _too_large(archive: Path, max_size: int) -> FetchError:
+    return FetchError(f"archive expands to more than {max_size} bytes", file=archive,
+                      fix="raise the limit (max_size) if this dependency is really that large")
 
 
 def _clean_name(archive: Path, raw: str) -> str:
     """Check a member name and return it normalised; raise on anything unsafe."""
-    if "\\" in raw or "\0" in raw:
-        raise _refuse(archive, raw, "backslash or NUL in the name")
+    if _odd(raw):
+        raise _refuse(archive, raw, "backslash, control character or undecodable byte in the name")
     if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
         raise _refuse(archive, raw, "absolute path")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
@@ -77,8 +105,26 @@ def _strip(name: str, prefix: str | None) -> str | None:
     return None
 
 
+def _counted(archive: Path, infos: Iterator[Any]) -> Iterator[Any]:
+    """The members, refusing an archive with more than MAX_MEMBERS (their headers alone fill memory)."""
+    for count, info in enumerate(infos, 1):
+        if count > MAX_MEMBERS:
+            raise FetchError(f"archive has more than {MAX_MEMBERS} members", file=archive,
+                             fix="the archive is corrupt or malicious; delete it and fetch from a trusted source")
+        yield info
+
+
+def _zip_link(archive: Path, handle: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """A zip link's target: the entry's content, read with a cap (its declared size may lie)."""
+    with handle.open(info) as stream:
+        data = stream.read(_LINK_MAX + 1)
+    if len(data) > _LINK_MAX:
+        raise _refuse(archive, info.filename, f"symbolic link target longer than {_LINK_MAX} bytes")
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _zip_members(archive: Path, handle: zipfile.ZipFile, prefix: str | None) -> Iterator[Member]:
-    for info in handle.infolist():
+    for info in _counted(archive, iter(handle.infolist())):
         name = _clean_name(archive, info.filename)
         rel = _strip(name, prefix)
         if not rel:
@@ -87,7 +133,8 @@ def _zip_members(archive: Path, handle: zipfile.ZipFile, prefix: str | None) -> 
         if info.is_dir() or stat.S_ISDIR(mode):
             yield Member(rel, "dir", 0, 0o755)
         elif stat.S_ISLNK(mode):
-            yield Member(rel, "symlink", 0, 0o777, handle.read(info).decode("utf-8", "surrogateescape"))
+            target = _zip_link(archive, handle, info)
+            yield Member(rel, "symlink", len(target), 0o777, target)
         elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # no type bits: a plain file
             raise _refuse(archive, info.filename, "device, FIFO or socket")
         else:
@@ -95,8 +142,24 @@ def _zip_members(archive: Path, handle: zipfile.ZipFile, prefix: str | None) -> 
                          opener=lambda info=info: handle.open(info))
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads a GNU long name or a pax header whole into memory: refuse large ones first."""
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        self._bound()
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        self._bound()
+        return super()._proc_pax(tarfile)  # type: ignore[misc]
+
+    def _bound(self) -> None:
+        if self.size > _HEADER_MAX:
+            raise tarfile.HeaderError(f"extended header of {self.size} bytes (more than {_HEADER_MAX})")
+
+
 def _tar_members(archive: Path, handle: tarfile.TarFile, prefix: str | None) -> Iterator[Member]:
-    for info in handle.getmembers():
+    for info in _counted(archive, iter(handle)):
         name = _clean_name(archive, info.name)
         rel = _strip(name, prefix)
         if not rel:
@@ -104,11 +167,11 @@ def _tar_members(archive: Path, handle: tarfile.TarFile, prefix: str | None) -> 
         if info.isdir():
             yield Member(rel, "dir", 0, 0o755)
         elif info.issym():
-            yield Member(rel, "symlink", 0, 0o777, info.linkname)
+            yield Member(rel, "symlink", len(info.linkname), 0o777, info.linkname)
         elif info.islnk():
             target = _strip(_clean_name(archive, info.linkname), prefix)
             if not target:
-                raise _refuse(archive, info.name, f"hard link to '{info.linkname}' outside the tree")
+                raise _refuse(archive, info.name, f"hard link to {shorten(info.linkname)} outside the tree")
             yield Member(rel, "hardlink", 0, info.mode & 0o777, target)
         elif info.isreg():
             yield Member(rel, "file", info.size, info.mode & 0o777,
@@ -117,13 +180,84 @@ def _tar_members(archive: Path, handle: tarfile.TarFile, prefix: str | None) -> 
             raise _refuse(archive, info.name, "device, FIFO or other special file")
 
 
+def _resolve(links: Mapping[str, str], folder: str, target: str) -> str | None:
+    """Where ``target``, the text of a link in ``folder``, leads once extracted; None when it leaves the tree.
+
+    Each component is taken as the kernel takes it: a component naming another
+    link of the archive is replaced by that link's target (so ``..`` after it
+    climbs from where that link leads, not from where its name sits), and a
+    component the archive does not hold is taken as a folder (a later patch
+    may create it).  Too many links followed counts as leaving: it is a cycle.
+    """
+    pending = target.split("/")[::-1]
+    here = folder.split("/") if folder else []
+    hops = 0
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not here:
+                return None
+            here.pop()
+            continue
+        path = "/".join([*here, part])
+        if path in links:
+            hops += 1
+            if hops > _MAX_HOPS:
+                return None
+            pending.extend(links[path].split("/")[::-1])
+            continue
+        here.append(part)
+    return "/".join(here)
+
+
+def _folder_link_cycle(folder_links: Mapping[str, str]) -> str | None:
+    """A folder link from which following folder links comes back to it, if any.
+
+    Link ``p`` leads to folder ``r``; walking into ``r`` reaches every link
+    below ``r``.  A cycle in that "reaches" graph makes a walk that follows
+    links endless (``l -> .`` reaches itself).
+    """
+    def below(link: str, folder: str) -> bool:
+        return not folder or link.startswith(folder + "/")
+
+    reaches = {p: [q for q in folder_links if below(q, r)] for p, r in folder_links.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in folder_links:
+        if start in state:
+            continue
+        state[start] = 1
+        stack = [(start, iter(reaches[start]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return child
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(reaches[child])))
+    return None
+
+
 def _check(archive: Path, members: list[Member], max_size: int) -> list[Member]:
-    """Validate links and size over the whole member list; return the last entry per path."""
+    """Validate names, links and size over the whole member list; return the last entry per path."""
     final: dict[str, Member] = {}
+    total = 0
     for member in members:
         final[member.path] = member
-    links = {m.path for m in final.values() if m.kind == "symlink"}
-    total = 0
+        total += member.size + _HEADER_COST
+        if total > max_size:
+            raise _too_large(archive, max_size)
+    links = {m.path: m.link for m in final.values() if m.kind == "symlink"}
+    folders = {""} | {m.path for m in final.values() if m.kind == "dir"}
+    for path in final:
+        parts = path.split("/")
+        folders.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    folder_links: dict[str, str] = {}
     for member in final.values():
         parts = member.path.split("/")
         for depth in range(1, len(parts)):
@@ -131,19 +265,23 @@ def _check(archive: Path, members: list[Member], max_size: int) -> list[Member]:
                 raise _refuse(archive, member.path, "path runs through a symbolic link")
         if member.kind == "symlink":
             target = member.link
-            if not target or target.startswith("/") or re.match(r"^[A-Za-z]:", target) or "\\" in target:
-                raise _refuse(archive, member.path, f"symbolic link to absolute or odd target '{target}'")
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member.path), target))
-            if resolved == ".." or resolved.startswith("../"):
-                raise _refuse(archive, member.path, f"symbolic link '{target}' points outside the tree")
+            if not target or target.startswith("/") or re.match(r"^[A-Za-z]:", target) or _odd(target):
+                raise _refuse(archive, member.path, f"symbolic link to absolute or odd target {shorten(target)}")
+            resolved = _resolve(links, posixpath.dirname(member.path), target)
+            if resolved is None:
+                raise _refuse(archive, member.path,
+                              f"symbolic link {shorten(target)} points outside the tree once the archive's "
+                              f"links are followed (or goes round in a circle)")
+            if resolved in folders:
+                folder_links[member.path] = resolved
         if member.kind == "hardlink":
             source = final.get(member.link)
             if source is None or source.kind != "file":
-                raise _refuse(archive, member.path, f"hard link to '{member.link}', not a file in the tree")
-        total += member.size
-        if total > max_size:
-            raise FetchError(f"archive expands to more than {max_size} bytes", file=archive,
-                             fix="raise the limit (max_size) if this dependency is really that large")
+                raise _refuse(archive, member.path, f"hard link to {shorten(member.link)}, not a file in the tree")
+    looping = _folder_link_cycle(folder_links)
+    if looping is not None:
+        raise _refuse(archive, looping, f"symbolic link to folder '{folder_links[looping] or '.'}' makes a "
+                                        f"directory loop")
     return list(final.values())
 
 
@@ -156,6 +294,8 @@ def extract(archive: Path, dest: Path, strip_prefix: str | None = None,
     that the caller deletes (the fetcher always extracts into a temporary name).
     Returns the SHA-256 of every file and link written, by relative path, so
     the tree hash needs no second read (see :func:`treehash.hash_digests`).
+    Every failure is a FetchError naming the archive, whatever raised it
+    (zipfile and tarfile raise ValueError, UnicodeError, ... on crafted input).
     """
     prefix = strip_prefix.strip("/") if strip_prefix else None
     try:
@@ -163,15 +303,16 @@ def extract(archive: Path, dest: Path, strip_prefix: str | None = None,
             with zipfile.ZipFile(archive) as handle:
                 return _write(archive, list(_zip_members(archive, handle, prefix)), dest, prefix, max_size)
         elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive, "r:*") as handle:
+            with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as handle:
                 return _write(archive, list(_tar_members(archive, handle, prefix)), dest, prefix, max_size)
         else:
             raise FetchError("not a zip or tar archive", file=archive,
                              fix="check the URL: it may serve an HTML error page")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-        if isinstance(exc, FetchError):
-            raise
-        raise FetchError(f"corrupt archive: {exc}", file=archive,
+    except FetchError:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, zlib.error,
+            lzma.LZMAError, NotImplementedError) as exc:
+        raise FetchError(f"corrupt archive: {shorten(str(exc) or type(exc).__name__)}", file=archive,
                          fix="delete it and download it again") from None
 
 
@@ -208,8 +349,7 @@ def _write(archive: Path, members: list[Member], dest: Path, prefix: str | None,
                 while chunk := source.read(_COPY_CHUNK):
                     written += len(chunk)
                     if written > max_size:
-                        raise FetchError(f"archive expands to more than {max_size} bytes", file=archive,
-                                         fix="raise the limit (max_size) if this dependency is really that large")
+                        raise _too_large(archive, max_size)
                     digest.update(chunk)
                     sink.write(chunk)
             digests[member.path] = digest.hexdigest()
@@ -325,6 +465,20 @@ def _apply_hunks(text: str, hunks: list[_Hunk]) -> str | None:
     return "".join(lines)
 
 
+def within(root: Path, path: Path, what: Path | None = None) -> Path:
+    """``path`` with every link resolved, when that stays below ``root``; else a FetchError naming ``what``.
+
+    For trees that were not extracted by us (a copied local folder) or that a
+    step is about to read or write through: a link's text is not enough, only
+    the resolved path tells where a write lands.
+    """
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    if real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
+        raise FetchError(f"{shorten(str(path))} leads outside {shorten(str(root))} through a symbolic link",
+                         file=what, fix="remove the link, or point the dependency at a tree without it")
+    return Path(real)
+
+
 def apply_patch(tree: Path, patch_file: Path, strip: int = 1) -> None:
     """Apply ``patch_file`` to ``tree`` with ``patch -p<strip>`` semantics, all or nothing."""
     try:
@@ -336,6 +490,7 @@ def apply_patch(tree: Path, patch_file: Path, strip: int = 1) -> None:
         old_name = change.old_path or change.new_path
         assert old_name is not None
         target = tree / _clean_name(patch_file, old_name)
+        within(tree, target, patch_file)
         base = ""
         if change.old_path is not None:
             if not target.is_file():
@@ -350,7 +505,7 @@ def apply_patch(tree: Path, patch_file: Path, strip: int = 1) -> None:
         if change.new_path is None:
             results[target] = None
         else:
-            results[tree / _clean_name(patch_file, change.new_path)] = patched
+            results[within(tree, tree / _clean_name(patch_file, change.new_path), patch_file)] = patched
             if change.old_path is not None and change.old_path != change.new_path:
                 results.setdefault(target, None)
     for path, content in results.items():

@@ -8,9 +8,10 @@ with status 2, so a user never sees a Python traceback for bad input.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 USAGE_EXIT = 2
 
@@ -69,3 +70,30 @@ def unknown_choice(kind: str, value: str, choices: Iterable[str], **where: objec
     near = closest(value, options)
     fix = f"did you mean '{near}'?" if near else f"use one of the valid choices for {kind}"
     return ConfigError(f"unknown {kind} '{value}'", choices=options, fix=fix, **where)  # type: ignore[arg-type]
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib, also for dict and list subclasses (our LocDict), which plain reprlib renders unbounded."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, dict) and type(x) is not dict:
+            return self.repr_dict(x, level)
+        if isinstance(x, list) and type(x) is not list:
+            return self.repr_list(x, level)
+        return super().repr1(x, level)
+
+
+_BRIEF = _BoundedRepr()
+_BRIEF.maxstring = _BRIEF.maxother = 80
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict = 2, 4, 4
+
+
+def shorten(value: Any) -> str:
+    """A repr of ``value`` for a message: one line, at most ~200 characters, whatever its size.
+
+    Values come from files we do not control (a YAML alias bomb expands to
+    billions of items, an archive member name can hold a newline): a message
+    quoting them whole could take minutes and gigabytes, or span lines.
+    """
+    text = _BRIEF.repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence, cast
 
+from .archive import within
 from .errors import ConfigError, unknown_choice
 from .schema import Field, Schema, validate
 from .scons_tools.project import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
@@ -371,6 +372,7 @@ class ProjectBuilder:
         for name in self.deps:
             for lic in _dependency(name).build.license_files:
                 if (self.deps[name] / lic).is_file():
+                    within(self.deps[name], self.deps[name] / lic, _dependency(name).file)  # no link out
                     copy(self.deps[name] / lic)
         if (tflm / "LICENSE").is_file():
             copy(tflm / "LICENSE")
