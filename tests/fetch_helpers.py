@@ -77,7 +77,7 @@ def settings(root: Path, **overrides: object) -> Settings:
     """Settings for tests: private cache/downloads, fast timeouts and backoff."""
     values: dict[str, object] = dict(
         cache_dir=root / "cache", mirrors=[], offline=False, downloads_dir=root / "downloads",
-        local_dirs={}, modified_ok=set(), connect_timeout=2.0, read_timeout=0.5, retries=2,
+        local_dirs={}, modified_ok=set(), connect_timeout=2.0, stall_timeout=0.5, retries=2,
         backoff=0.01, progress=False)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from tflm_build import deps as deps_module
 from tflm_build import treehash
 from tflm_build.deps import load_dependencies
 from tflm_build.errors import FetchError
-from tflm_build.fetch import Fetcher, Settings, mirror_path
+from tflm_build.fetch import Fetcher, Settings, archive_key, mirror_path
 
 FILES = {"include/lib.h": b"int lib(void);\n", "src/lib.c": b"int lib(void) { return 1; }\n", "LICENSE": b"MIT\n"}
 TOP = "lib-1.0"
@@ -171,7 +171,7 @@ def test_stalled_server_times_out_then_recovers(tmp_path: Path, server: FaultSer
     server.stall_seconds = 1.5
     deps, root = setup(tmp_path, server, tree, Route(faults=["stall"]))
     lines: list[str] = []
-    Fetcher(deps, settings(root, read_timeout=0.3), log=lines.append).ensure("lib")
+    Fetcher(deps, settings(root, stall_timeout=0.3), log=lines.append).ensure("lib")
     assert any("retrying" in line for line in lines)
 
 
@@ -179,7 +179,7 @@ def test_stalled_server_gives_up(tmp_path: Path, server: FaultServer, tree: str)
     server.stall_seconds = 1.0
     deps, root = setup(tmp_path, server, tree, Route(faults=["stall"] * 5))
     with pytest.raises(FetchError, match="failed after 2 attempts"):
-        Fetcher(deps, settings(root, read_timeout=0.2, retries=1), log=lambda m: None).ensure("lib")
+        Fetcher(deps, settings(root, stall_timeout=0.2, retries=1), log=lambda m: None).ensure("lib")
     assert_clean(root)
 
 
@@ -409,9 +409,10 @@ def test_interrupted_run_leaves_nothing_trusted(tmp_path: Path, server: FaultSer
     # Simulate kill -9 during a re-fetch: the stamp was removed, temporaries are left.
     (root / "downloads" / ".stamps" / "lib.json").unlink()
     (root / "downloads" / "lib" / "src/lib.c").write_bytes(b"half written")
-    (root / "downloads" / ".tmp-lib-dead").mkdir()
-    (root / "cache" / "tmp" / "lib-dead.part").parent.mkdir(parents=True, exist_ok=True)
-    (root / "cache" / "tmp" / "lib-dead.part").write_bytes(b"partial")
+    (root / "downloads" / ".tmp-lib-0000dead").mkdir()
+    partial = root / "cache" / "tmp" / f"{archive_key(deps['lib'].url)}-0000dead.part"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"partial")
     assert Fetcher(deps, s).status("lib").source == "missing"
     path = Fetcher(deps, s, log=lambda m: None).ensure("lib")
     assert (path / "src/lib.c").read_bytes() == FILES["src/lib.c"]

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, IO, Iterator, Mapping
 
-from .errors import FetchError, shorten
+from .errors import FetchError, clip, shorten
 
 DEFAULT_MAX_SIZE = 2 << 30  # 2 GiB expanded
 MAX_MEMBERS = 200_000  # CMSIS, the largest tree we fetch, has ~30,000 members
@@ -312,7 +312,7 @@ def extract(archive: Path, dest: Path, strip_prefix: str | None = None,
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, zlib.error,
             lzma.LZMAError, NotImplementedError) as exc:
-        raise FetchError(f"corrupt archive: {shorten(str(exc) or type(exc).__name__)}", file=archive,
+        raise FetchError(f"corrupt archive: {clip(str(exc) or type(exc).__name__)}", file=archive,
                          fix="delete it and download it again") from None
 
 

@@ -95,5 +95,23 @@ def shorten(value: Any) -> str:
     billions of items, an archive member name can hold a newline): a message
     quoting them whole could take minutes and gigabytes, or span lines.
     """
-    text = _BRIEF.repr(value)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return clip(_BRIEF.repr(value))
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line and at most ``limit`` characters: for reasons quoted from exceptions."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def user_path(value: str, variable: str) -> Path:
+    """``value`` with ``~`` / ``~user`` expanded; an unknown user is a ConfigError naming ``variable``.
+
+    pathlib raises a bare RuntimeError for ``~nosuchuser/x``, which would
+    reach the user as a traceback.
+    """
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{variable}={shorten(value)}: cannot expand '~' (no such user, or no home folder)",
+                          key=variable, fix=f"give {variable} a full path") from None

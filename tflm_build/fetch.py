@@ -26,9 +26,22 @@ written last, after an atomic rename of the finished tree; the stamp names the
 dependency definition, the patch contents and the installed folder's inode and
 mtime.  A build whose stamp matches stats one file and one folder: no hashing,
 no network.  Everything in progress lives under temporary names, so Ctrl-C or
-``kill -9`` at any moment leaves nothing that a later run trusts; locks
-(``flock``) on the cache and on the downloads folder let concurrent builds share
-them.
+``kill -9`` at any moment leaves nothing that a later run trusts.  Locks
+(``flock``) are per archive in the cache and per installed folder in the
+downloads folder, so a slow download blocks only the builds that need that very
+archive, and a build that waits says what for.  An archive that fails
+extraction or verification, for whatever reason, is removed from the cache at
+once: a bad download never keeps failing after the server is fixed.
+
+The cache's ``index.json`` is data from disk, not trusted: an entry that is not
+a mapping naming a ``<sha256><suffix>`` file in ``archives/`` is dropped with a
+warning (and replaced by the next download), so no entry can make the fetcher
+read or delete a file outside the cache.
+
+Downloads are bounded in time: ``TFLM_BUILD_DOWNLOAD_TIMEOUT`` (seconds, default
+1800) for the whole download with its retries, ``TFLM_BUILD_STALL_TIMEOUT``
+(default 60) without a byte from the server.  HTTP 429 and 503 are retried after
+the server's ``Retry-After`` when that fits in the download's deadline.
 
 Local folders are used in place when the dependency has no patches (TFLM
 itself).  They are hashed once; the result is stamped together with a
@@ -53,7 +66,9 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -62,14 +77,17 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from . import archive, treehash
 from .deps import Dependency
-from .errors import FetchError, unknown_choice
+from .errors import ConfigError, FetchError, clip, shorten, unknown_choice, user_path
 
 _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 16
+_ARCHIVE_NAME = re.compile(r"^[0-9a-f]{64}(?:\.[A-Za-z0-9]{1,10}){1,2}$")  # <sha256><suffix> in archives/
+_SUFFIX = re.compile(r"^(?:\.[A-Za-z0-9]{1,10}){1,2}$")
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
@@ -93,7 +111,8 @@ class Settings:
     local_dirs: dict[str, Path]
     modified_ok: set[str]
     connect_timeout: float = 15.0
-    read_timeout: float = 60.0
+    stall_timeout: float = 60.0  # seconds without a byte from the server (TFLM_BUILD_STALL_TIMEOUT)
+    deadline: float = 1800.0  # seconds for one download with its retries (TFLM_BUILD_DOWNLOAD_TIMEOUT)
     retries: int = 4  # further attempts after the first, on 5xx, resets and timeouts
     backoff: float = 1.0  # seconds before the first retry; doubles each time
     max_size: int = archive.DEFAULT_MAX_SIZE
@@ -101,7 +120,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, repo_root: Path, environ: Mapping[str, str], variables: Mapping[str, str]) -> "Settings":
-        """Read TFLM_BUILD_CACHE/MIRROR/OFFLINE, TFLM_ROOT, <NAME>_DIR and <NAME>_MODIFIED.
+        """Read TFLM_BUILD_CACHE/MIRROR/OFFLINE/DOWNLOAD_TIMEOUT/STALL_TIMEOUT, TFLM_ROOT, <NAME>_DIR, <NAME>_MODIFIED.
 
         Build variables win over the environment for every name.
         """
@@ -110,22 +129,39 @@ class Settings:
         modified: set[str] = set()
         for key, value in merged.items():
             if key == "TFLM_ROOT" and value:
-                local_dirs["tflite_micro"] = Path(value).expanduser().resolve()
+                local_dirs["tflite_micro"] = user_path(value, key).resolve()
             elif key.endswith("_DIR") and value and key[:-4].isupper():
-                local_dirs[key[:-4].lower()] = Path(value).expanduser().resolve()
+                local_dirs[key[:-4].lower()] = user_path(value, key).resolve()
             elif key == "TFLM_ROOT_MODIFIED" and value.lower() in _TRUE:
                 modified.add("tflite_micro")
             elif key.endswith("_MODIFIED") and value.lower() in _TRUE:
                 modified.add(key[: -len("_MODIFIED")].lower())
         cache = merged.get("TFLM_BUILD_CACHE")
         return cls(
-            cache_dir=Path(cache).expanduser().resolve() if cache else default_cache_dir(merged),
+            cache_dir=user_path(cache, "TFLM_BUILD_CACHE").resolve() if cache else default_cache_dir(merged),
             mirrors=merged.get("TFLM_BUILD_MIRROR", "").replace(",", " ").split(),
             offline=merged.get("TFLM_BUILD_OFFLINE", "").lower() in _TRUE,
             downloads_dir=repo_root / "third_party" / "downloads",
             local_dirs=local_dirs,
             modified_ok=modified,
+            stall_timeout=_seconds(merged, "TFLM_BUILD_STALL_TIMEOUT", cls.stall_timeout),
+            deadline=_seconds(merged, "TFLM_BUILD_DOWNLOAD_TIMEOUT", cls.deadline),
         )
+
+
+def _seconds(values: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from ``values[name]``, else ``default``."""
+    text = values.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={shorten(text)} is not a positive number of seconds", key=name,
+                          fix=f"write e.g. {name}={default:g}, or unset it for the default ({default:g} s)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -153,7 +189,7 @@ def _local_file(location: str) -> Path | None:
         return Path(url2pathname(urlsplit(location).path))
     if "://" in location:
         return None
-    return Path(location).expanduser()
+    return user_path(location, "TFLM_BUILD_MIRROR")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -171,6 +207,20 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(temp, path)
+
+
+def archive_key(url: str) -> str:
+    """The name of an archive's lock and partial downloads in the cache: a digest of its URL."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _valid_entry(entry: Any) -> bool:
+    """An index entry we wrote: a mapping whose ``file`` is ``<its sha256><suffix>``, a plain name."""
+    if not isinstance(entry, dict):
+        return False
+    name, digest = entry.get("file"), entry.get("sha256")
+    return isinstance(name, str) and isinstance(digest, str) and bool(_ARCHIVE_NAME.match(name)) \
+        and name.startswith(digest)
 
 
 def _definition(dep: Dependency) -> str:
@@ -201,12 +251,30 @@ _DEPTH: dict[Path, int] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
+def _lock_now(handle: Any, wait: bool) -> bool:
+    """Take the lock of an open file; without ``wait``, False when another process holds it."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except (BlockingIOError, PermissionError):
+        if wait:
+            raise
+        return False
+    return True
+
+
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, waiting_for: str = "", log: Callable[[str], None] | None = None) -> Iterator[None]:
     """An exclusive lock between processes (flock; msvcrt on Windows) and threads; re-entrant.
 
     Re-entrant because fetching a patched dependency may fetch the one holding
-    its patch; a second ``flock`` on a new descriptor would deadlock.
+    its patch; a second ``flock`` on a new descriptor would deadlock.  When
+    another process holds it, ``log`` says so and names ``waiting_for``: a
+    build stuck behind someone else's slow download must not look hung.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with _LOCKS_GUARD:
@@ -220,12 +288,11 @@ def file_lock(path: Path) -> Iterator[None]:
                 _DEPTH[path] -= 1
             return
         with open(path, "a+b") as handle:
-            if os.name == "nt":
-                import msvcrt
-                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-            else:
-                import fcntl
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if not _lock_now(handle, wait=False):
+                if log is not None:
+                    log(f"tflm-build: waiting for another process {waiting_for or 'using ' + str(path)} "
+                        f"(lock {path})")
+                _lock_now(handle, wait=True)
             _DEPTH[path] = 1
             try:
                 yield
@@ -234,7 +301,24 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 class _Retry(Exception):
-    """A failure worth another attempt (5xx, short body)."""
+    """A failure worth another attempt (5xx, 429, short body), after ``delay`` seconds when the server said."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (a number, or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 @dataclass
@@ -288,16 +372,15 @@ class Fetcher:
             return DepStatus(name, dep.version, "local", False, local)
         stamp = _read_json(self._stamp(name))
         if stamp and stamp.get("definition") == _definition(dep) and stamp.get("dir") == _dir_id(target):
-            return DepStatus(name, dep.version, stamp["source"], bool(stamp["verified"]), target)
+            return DepStatus(name, dep.version, str(stamp.get("source")), bool(stamp.get("verified")), target)
         return DepStatus(name, dep.version, "missing", False, target)
 
     def archive_for(self, name: str) -> Path:
         """A verified archive of ``name`` (from cache, mirror or upstream) for vendoring."""
         dep = self._dep(name)
         self._require_pinned(dep)
-        with file_lock(self.settings.downloads_dir / ".lock"):
-            self._clean_temporaries()
-            found, _ = self._first_good_archive(dep, keep_tree=False)
+        with self._folder_lock(dep.name):
+            found, _ = self._first_good_archive(dep, dep.name, keep_tree=False)
         return found
 
     # ------------------------------------------------------------ local folders
@@ -314,7 +397,7 @@ class Fetcher:
         stamp_path = self._stamp(dep.name, ".local-" + hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:10])
         stamp = _read_json(stamp_path)
         seen = {"path": str(local), "fingerprint": fp, "ignore": list(dep.local_ignore)}
-        if stamp and all(stamp.get(k) == v for k, v in seen.items()):
+        if stamp and all(stamp.get(k) == v for k, v in seen.items()) and isinstance(stamp.get("actual"), str):
             actual = stamp["actual"]
         else:
             if not quiet:
@@ -401,18 +484,17 @@ class Fetcher:
 
         if current():
             return target
-        with file_lock(self.settings.downloads_dir / ".lock"):
+        with self._folder_lock(folder):
             if current():  # another build finished it while we waited
                 return target
-            self._clean_temporaries()
             if local is not None:
-                work = self._temp_dir(dep.name)
+                work = self._temp_dir(folder)
                 tree = work / "tree"
                 shutil.copytree(local, tree, symlinks=True,
                                 ignore=lambda folder, names: [n for n in names if n in treehash.VCS_DIRS])
                 source = "local"
             else:
-                work, source = self._first_good_archive(dep, keep_tree=True)
+                work, source = self._first_good_archive(dep, folder, keep_tree=True)
                 tree = work / "tree"
             try:
                 for patch, path in zip(dep.patches, patch_files):
@@ -424,7 +506,7 @@ class Fetcher:
                         raise FetchError(f"{dep.name}: {exc.message}{hint}", file=path, fix=exc.fix) from None
                 stamp_path.unlink(missing_ok=True)  # from here the old tree is no longer trusted
                 if target.exists() or target.is_symlink():
-                    old = self.settings.downloads_dir / f".old-{dep.name}-{uuid.uuid4().hex[:8]}"
+                    old = self.settings.downloads_dir / f".old-{folder}-{uuid.uuid4().hex[:8]}"
                     os.replace(target, old)
                     _remove(old)
                 os.replace(tree, target)
@@ -446,29 +528,35 @@ class Fetcher:
         key = hashlib.sha1("\0".join([str(local.resolve()), *patch_hashes]).encode()).hexdigest()[:10]
         return self.settings.downloads_dir / f"{dep.name}-local-{key}"
 
-    def _temp_dir(self, name: str) -> Path:
-        work = self.settings.downloads_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+    def _temp_dir(self, folder: str) -> Path:
+        work = self.settings.downloads_dir / f".tmp-{folder}-{uuid.uuid4().hex[:8]}"
         work.mkdir(parents=True)
         return work
 
-    def _clean_temporaries(self) -> None:
-        """Remove what interrupted runs left; we hold the downloads lock, so none is in use."""
-        folder = self.settings.downloads_dir
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                if entry.name.startswith((".tmp-", ".old-")):
-                    _remove(entry)
+    @contextlib.contextmanager
+    def _folder_lock(self, folder: str) -> Iterator[None]:
+        """Hold the lock of one installed folder, then remove what interrupted runs left of it.
+
+        Temporaries are named ``.tmp-<folder>-<8 hex>`` / ``.old-...``: under
+        this folder's lock none of them is in use, and other folders' are not
+        touched (their builds may be running).
+        """
+        downloads = self.settings.downloads_dir
+        with file_lock(downloads / ".locks" / f"{folder}.lock", f"installing {downloads / folder}", self.log):
+            if downloads.is_dir():
+                mine = re.compile(rf"^\.(?:tmp|old)-{re.escape(folder)}-[0-9a-f]{{8}}$")
+                for entry in downloads.iterdir():
+                    if mine.match(entry.name):
+                        _remove(entry)
+            yield
 
     # ------------------------------------------------------------ archives
 
     def _sources(self, dep: Dependency) -> Iterator[_Source]:
         """Candidate archives in order of preference (the module docstring's steps 2-4)."""
-        index = _read_json(self.settings.cache_dir / "index.json") or {}
-        entry = index.get(dep.url)
-        if entry:
-            cached = self.settings.cache_dir / "archives" / entry["file"]
-            if cached.is_file():
-                yield _Source("cache", str(cached), path=cached)
+        cached = self._cached(dep)
+        if cached is not None:
+            yield _Source("cache", str(cached), path=cached)
         for mirror in self.settings.mirrors:
             folder = _local_file(mirror)
             if folder is not None:
@@ -486,25 +574,32 @@ class Fetcher:
             elif not self.settings.offline:
                 yield _Source("upstream", url, url=url)
 
-    def _first_good_archive(self, dep: Dependency, keep_tree: bool) -> tuple[Any, str]:
-        """Try each source until one verifies; return (work folder with tree/, source) or (archive, source)."""
+    def _first_good_archive(self, dep: Dependency, folder: str, keep_tree: bool) -> tuple[Any, str]:
+        """Try each source until one verifies; return (work folder with tree/, source) or (archive, source).
+
+        Whatever goes wrong while a cached or downloaded archive is checked
+        (a refused member, a checksum, or an exception a crafted archive draws
+        from zipfile, tarfile or the hashing), that archive leaves the cache.
+        """
         problems: list[str] = []
-        with file_lock(self.settings.cache_dir / ".lock"):
-            _remove(self.settings.cache_dir / "tmp")  # partial downloads of interrupted runs
+        with self._archive_lock(dep):  # only to clean up after an interrupted download
+            pass
         for source in self._sources(dep):
             try:
                 path = source.path or self._download(dep, source.url or "")
             except FetchError as exc:
                 problems.append(exc.message)
                 continue
-            work = self._temp_dir(dep.name)
+            work = self._temp_dir(folder)
             try:
                 self._verify_archive(dep, path, work / "tree", source.location)
-            except FetchError as exc:
+            except Exception as exc:  # noqa: BLE001 - see the docstring: nothing unverified stays cached
                 _remove(work)
-                problems.append(exc.message)
                 if source.kind == "cache" or source.url:
                     self._forget(dep, path)
+                problems.append(exc.message if isinstance(exc, FetchError) else
+                                f"{dep.name}: cannot check the archive from {source.location}: "
+                                f"{type(exc).__name__}: {clip(str(exc))}")
                 continue
             except BaseException:
                 _remove(work)
@@ -522,7 +617,10 @@ class Fetcher:
             if actual != dep.sha256:
                 raise FetchError(f"{dep.name}: archive checksum mismatch for {where}: expected sha256 "
                                  f"{dep.sha256}, got {actual}")
-        digests = archive.extract(path, tree, dep.strip_prefix, self.settings.max_size)
+        try:
+            digests = archive.extract(path, tree, dep.strip_prefix, self.settings.max_size)
+        except FetchError as exc:
+            raise FetchError(f"{dep.name}: the archive from {where}: {exc.message}") from None
         actual = treehash.hash_digests(digests, dep.local_ignore)
         if actual != dep.tree:
             raise FetchError(f"{dep.name}: tree hash mismatch for the archive from {where}: "
@@ -545,20 +643,64 @@ class Fetcher:
 
     # ------------------------------------------------------------ cache and download
 
+    def _cached(self, dep: Dependency) -> Path | None:
+        """The cached archive of ``dep.url``: a regular file in archives/ named by a valid index entry."""
+        index_path = self.settings.cache_dir / "index.json"
+        entry = (_read_json(index_path) or {}).get(dep.url)
+        if entry is None:
+            return None
+        if not _valid_entry(entry):
+            self.log(f"tflm-build: warning: {index_path}: ignoring the invalid entry for {shorten(dep.url)}: "
+                     f"{shorten(entry)} (it is replaced by the next download)")
+            return None
+        path = self.settings.cache_dir / "archives" / entry["file"]
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                return path
+        return None
+
+    def _update_index(self, url: str, entry: Mapping[str, Any] | None) -> None:
+        """Set (or with None remove) the index entry of ``url``; invalid entries are dropped on the way."""
+        cache = self.settings.cache_dir
+        with file_lock(cache / ".locks" / "index.lock", "the cache index", self.log):
+            index_path = cache / "index.json"
+            index = {k: v for k, v in (_read_json(index_path) or {}).items() if _valid_entry(v)}
+            index.pop(url, None)
+            if entry is not None:
+                index[url] = entry
+            _write_json(index_path, index)
+
     def _forget(self, dep: Dependency, path: Path) -> None:
         """Drop a cached archive that failed verification, so it is never used again."""
-        with file_lock(self.settings.cache_dir / ".lock"):
-            index_path = self.settings.cache_dir / "index.json"
-            index = _read_json(index_path) or {}
-            index.pop(dep.url, None)
-            _write_json(index_path, index)
+        self._update_index(dep.url, None)
+        if path.parent == self.settings.cache_dir / "archives":  # never a file outside the cache
             path.unlink(missing_ok=True)
 
+    @contextlib.contextmanager
+    def _archive_lock(self, dep: Dependency) -> Iterator[None]:
+        """Hold the lock of ``dep``'s archive in the cache, then remove the partial downloads runs left of it."""
+        key = archive_key(dep.url)
+        with file_lock(self.settings.cache_dir / ".locks" / f"{key}.lock", f"downloading {dep.name} ({dep.url})",
+                       self.log):
+            partials = self.settings.cache_dir / "tmp"
+            if partials.is_dir():
+                for old in partials.glob(f"{key}-*.part"):
+                    old.unlink(missing_ok=True)
+            yield
+
     def _download(self, dep: Dependency, url: str) -> Path:
-        """Download ``url`` into the cache (content-addressed) and index it under ``dep.url``."""
+        """Download ``url`` into the cache (content-addressed) and index it under ``dep.url``.
+
+        The lock is this archive's own: other downloads into the same cache go
+        on.  A process that waited for it finds the archive cached and
+        downloads nothing.
+        """
         cache = self.settings.cache_dir
-        with file_lock(cache / ".lock"):
-            part = cache / "tmp" / f"{dep.name}-{uuid.uuid4().hex[:8]}.part"
+        with self._archive_lock(dep):
+            cached = self._cached(dep)
+            if cached is not None:
+                return cached
+            part = cache / "tmp" / f"{archive_key(dep.url)}-{uuid.uuid4().hex[:8]}.part"
             part.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._get(dep, url, part)
@@ -566,16 +708,14 @@ class Fetcher:
                 if dep.sha256 and digest != dep.sha256:
                     raise FetchError(f"checksum mismatch for {url}: expected sha256 {dep.sha256}, got {digest} "
                                      f"(file deleted)")
-                suffix = "".join(Path(urlsplit(dep.url).path).suffixes[-2:]) or ".archive"
-                final = cache / "archives" / f"{digest}{suffix}"
+                suffix = "".join(Path(urlsplit(dep.url).path).suffixes[-2:])
+                final = cache / "archives" / f"{digest}{suffix if _SUFFIX.match(suffix) else '.archive'}"
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(part, final)
             finally:
                 part.unlink(missing_ok=True)
-            index_path = cache / "index.json"
-            index = _read_json(index_path) or {}
-            index[dep.url] = {"file": final.name, "sha256": digest, "from": url, "size": final.stat().st_size}
-            _write_json(index_path, index)
+            self._update_index(dep.url, {"file": final.name, "sha256": digest, "from": url,
+                                         "size": final.stat().st_size})
         return final
 
     def _http(self) -> Any:
@@ -587,28 +727,38 @@ class Fetcher:
         return self._session
 
     def _get(self, dep: Dependency, url: str, part: Path) -> None:
-        """Stream ``url`` to ``part``: retries with backoff on 5xx/resets/timeouts, resumes with Range."""
+        """Stream ``url`` to ``part`` within the deadline: retries with backoff, resumes with Range.
+
+        Retried: 5xx, 429, resets, stalls and short bodies; a Retry-After on
+        429/503 replaces the backoff when it fits before the deadline, and
+        ends the download at once when it does not.
+        """
         import requests
+        import urllib3
 
         session = self._http()
         attempts = self.settings.retries + 1
         resumable = False
         started = time.monotonic()
+        deadline = started + self.settings.deadline
         bar = self.settings.progress if self.settings.progress is not None else sys.stderr.isatty()
         self.log(f"tflm-build: fetching {dep.name} {dep.version} from {url}")
         for attempt in range(1, attempts + 1):
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have and resumable else {}
+            left = self._time_left(deadline, url, have)
             try:
                 with session.get(url, stream=True, headers=headers, allow_redirects=True,
-                                 timeout=(self.settings.connect_timeout, self.settings.read_timeout)) as reply:
+                                 timeout=(min(self.settings.connect_timeout, left),
+                                          min(self.settings.stall_timeout, left))) as reply:
                     if reply.status_code == 416:
                         part.unlink(missing_ok=True)
                         raise _Retry("server refused the resume range")
-                    if reply.status_code >= 500:
-                        raise _Retry(f"HTTP {reply.status_code}")
+                    if reply.status_code in (429, 503) or reply.status_code >= 500:
+                        raise _Retry(f"HTTP {reply.status_code}",
+                                     retry_after(reply.headers.get("Retry-After"), time.time()))
                     if reply.status_code >= 400:
-                        raise FetchError(f"HTTP {reply.status_code} {reply.reason} for {url}")
+                        raise FetchError(f"HTTP {reply.status_code} {clip(reply.reason)} for {url}")
                     append = reply.status_code == 206 and have and \
                         reply.headers.get("Content-Range", "").startswith(f"bytes {have}-")
                     if not append:
@@ -616,35 +766,66 @@ class Fetcher:
                     resumable = reply.headers.get("Accept-Ranges", "").lower() == "bytes" or bool(append)
                     length = reply.headers.get("Content-Length")
                     total = have + int(length) if length and length.isdigit() else None
-                    self._stream(dep, reply, part, "ab" if append else "wb", have, total, bar)
+                    self._stream(dep, url, reply, part, "ab" if append else "wb", have, total, bar, deadline)
                     size = part.stat().st_size
                     if total is not None and size < total:
                         raise _Retry(f"body truncated at {size} of {total} bytes")
                     if bar:
                         sys.stderr.write(f"  {size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s\n")
                     return
-            except (_Retry, requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+            except (_Retry, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    urllib3.exceptions.HTTPError) as exc:
                 reason = str(exc) or type(exc).__name__
                 if attempt == attempts:
-                    raise FetchError(f"download of {url} failed after {attempts} attempts: {reason}") from None
-                delay = self.settings.backoff * 2 ** (attempt - 1)
-                self.log(f"tflm-build: {dep.name}: {reason}; retrying in {delay:g} s")
+                    raise FetchError(f"download of {url} failed after {attempts} attempts: {clip(reason)}") \
+                        from None
+                asked = exc.delay if isinstance(exc, _Retry) else None
+                delay = asked if asked is not None else self.settings.backoff * 2 ** (attempt - 1)
+                left = self._time_left(deadline, url, part.stat().st_size if part.exists() else 0)
+                if delay >= left:
+                    raise FetchError(f"download of {url}: {reason}, and waiting {delay:g} s to retry "
+                                     f"{'(as the server asks) ' if asked is not None else ''}would pass the "
+                                     f"deadline of {self.settings.deadline:g} s (TFLM_BUILD_DOWNLOAD_TIMEOUT)") \
+                        from None
+                self.log(f"tflm-build: {dep.name}: {clip(reason)}; retrying in {delay:g} s")
                 time.sleep(delay)
             except requests.RequestException as exc:
-                raise FetchError(f"download of {url} failed: {exc}") from None
+                raise FetchError(f"download of {url} failed: {clip(str(exc))}") from None
         raise AssertionError("unreachable")
 
-    def _stream(self, dep: Dependency, reply: Any, part: Path, mode: str, have: int, total: int | None,
-                bar: bool) -> None:
-        """Append the body to ``part``; on a terminal redraw one progress line."""
+    def _time_left(self, deadline: float, url: str, have: int) -> float:
+        """Seconds until ``deadline``; a FetchError once it has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"download of {url} did not finish within {self.settings.deadline:g} s "
+                             f"(TFLM_BUILD_DOWNLOAD_TIMEOUT; {have} bytes received)",
+                             fix="raise TFLM_BUILD_DOWNLOAD_TIMEOUT for a slow link, or use a mirror "
+                                 "(TFLM_BUILD_MIRROR)")
+        return left
+
+    def _stream(self, dep: Dependency, url: str, reply: Any, part: Path, mode: str, have: int,
+                total: int | None, bar: bool, deadline: float) -> None:
+        """Append the body to ``part``, whatever arrived at each read; on a terminal redraw one progress line.
+
+        ``read1`` returns what the socket has, so the deadline is checked
+        between reads even when a server trickles a byte at a time, and each
+        read waits at most the stall timeout or what is left of the deadline.
+        """
         done = have
+        raw = reply.raw
         with open(part, mode) as sink:
-            for chunk in reply.iter_content(_CHUNK):
+            while True:
+                wait = min(self.settings.stall_timeout, self._time_left(deadline, url, done))
+                sock = getattr(raw.connection, "sock", None)
+                if sock is not None:
+                    sock.settimeout(wait)
+                chunk = raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    return
                 sink.write(chunk)
                 done += len(chunk)
                 if done > self.settings.max_size:
-                    raise FetchError(f"download of {dep.name} exceeds {self.settings.max_size} bytes")
+                    raise FetchError(f"download of {dep.name} from {url} exceeds {self.settings.max_size} bytes")
                 if bar:
                     share = f" {100 * done // total:3d}%" if total else ""
                     sys.stderr.write(f"\r  {dep.name:<16} {done / 1e6:8.1f} MB{share}")
