@@ -412,7 +412,7 @@ def parse_patch(text: str, strip: int) -> list[_FilePatch]:
                 if tag in ("\n", "\r"):  # an empty context line whose space was trimmed
                     tag, line = " ", " " + line
                 if tag not in (" ", "-", "+"):
-                    raise ValueError(f"malformed hunk at line {i + 1}: {line!r}")
+                    raise ValueError(f"malformed hunk at line {i + 1}: {shorten(line)}")
                 hunk.ops.append((tag, line[1:]))
                 old_left -= tag != "+"
                 new_left -= tag != "-"

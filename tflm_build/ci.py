@@ -432,7 +432,11 @@ def run(matrix_path: Path, out: Path, shard_text: str, parallel: int | None, var
     jobs = max(1, cores // at_once)
     echo(f"tflm-build ci: {len(cells)} of {len(matrix.cells)} cells (shard {index}/{count}), "
          f"{at_once} at a time with -j{jobs}")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot make the reports folder: {exc.strerror}", key="--out",
+                          fix="name a folder (new or existing), not a file") from None
     started = time.monotonic()
     results = Runner(matrix, out, scons, at_once, jobs, variables, echo).run(cells) if cells else []
     paths = write_reports(results, out, f"{index}/{count}")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import TflmBuildError, USAGE_EXIT
+from .errors import TflmBuildError, USAGE_EXIT, user_path
 
 REPO = Path(__file__).resolve().parent.parent
 # Variables naming a file or folder: made absolute here, since scons runs from the repository.
@@ -37,7 +37,7 @@ def _split(items: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 
 def _absolute(variables: dict[str, str]) -> dict[str, str]:
     """Paths given relative to where the user stands, as scons (run from the repository) must see them."""
-    return {k: str(Path(v).expanduser().resolve()) if v and (k in _PATH_VARIABLES or k.endswith("_DIR"))
+    return {k: str(user_path(v, k).resolve()) if v and (k in _PATH_VARIABLES or k.endswith("_DIR"))
             and k != "GEN_DIR" else v for k, v in variables.items()}
 
 
@@ -279,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_EXIT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `tflm-build doctor | head`: the reader left; stop quietly, as a tool killed by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 141
 
 
 __all__ = ["main", "parser", "scons", "scons_argv"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .errors import ConfigError, closest
+from .errors import ConfigError, closest, user_path
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _near(value: str, choices: tuple[str, ...]) -> str:
 
 def check_tflm_root(path: str) -> Path:
     """TFLM_ROOT must be a TFLM source tree (it holds tensorflow/lite/micro/micro_interpreter.h)."""
-    root = Path(path).expanduser()
+    root = user_path(path, "TFLM_ROOT")
     if not root.is_dir():
         raise ConfigError(f"TFLM_ROOT={path} does not exist", key="TFLM_ROOT",
                           fix="point TFLM_ROOT at a checkout of tensorflow/tflite-micro, or unset it to fetch the pinned one")

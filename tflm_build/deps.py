@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, shorten
 from .schema import Field, Schema, str_list, validate
 from .yamlio import LocDict, load_yaml
 
@@ -131,7 +131,7 @@ def _tuple(value: Any) -> tuple[str, ...]:
 
 def _check_url(data: LocDict, key: str, url: str) -> None:
     if not re.match(r"^(https?|file)://", url):
-        raise ConfigError(f"unsupported URL '{url}'", file=data.file, line=data.line_of(key), key=key,
+        raise ConfigError(f"unsupported URL {shorten(url)}", file=data.file, line=data.line_of(key), key=key,
                           fix="use an https://, http:// or file:// URL")
 
 
@@ -145,10 +145,10 @@ def parse_dependency(path: Path) -> Dependency:
         return ConfigError(message, file=path, line=data.line_of(key), key=key, fix=fix)
 
     if data["name"] != path.stem or not _NAME.match(data["name"]):
-        raise fail("name", f"name '{data['name']}' must equal the file name '{path.stem}'",
+        raise fail("name", f"name {shorten(data['name'])} must equal the file name '{path.stem}'",
                    "use lower-case letters, digits and '_', and name the file <name>.yaml")
     if not _H1.match(data["tree"]) and data["tree"] != UNPINNED_TREE:
-        raise fail("tree", f"'{data['tree']}' is not an h1: tree hash",
+        raise fail("tree", f"{shorten(data['tree'])} is not an h1: tree hash",
                    "run `tflm-build fetch` with the dependency unpinned to see the actual hash")
     if data.get("sha256") is not None and not _SHA256.match(data["sha256"]):
         raise fail("sha256", "sha256 must be 64 lower-case hex digits", "copy it from `sha256sum <archive>`")

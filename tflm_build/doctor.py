@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import user_path
 from .fetch import default_cache_dir
 from .scons_tools.cache import ENV_VAR as OBJECT_CACHE_VAR, LAUNCHERS
 from .targets import Target, TargetRegistry
@@ -152,11 +153,11 @@ def doctor(repo: Path, out: Callable[[str], None]) -> int:
         if tool.path is None:
             missing.append(tool)
     out("Caches:")
-    downloads = Path(os.environ["TFLM_BUILD_CACHE"]).expanduser() if os.environ.get("TFLM_BUILD_CACHE") \
+    downloads = user_path(os.environ["TFLM_BUILD_CACHE"], "TFLM_BUILD_CACHE") if os.environ.get("TFLM_BUILD_CACHE") \
         else default_cache_dir(os.environ)
     out(_cache_line("downloads (TFLM_BUILD_CACHE)", downloads, ""))
     objects = os.environ.get(OBJECT_CACHE_VAR)
-    out(_cache_line(f"objects ({OBJECT_CACHE_VAR})", Path(objects).expanduser() if objects else None,
+    out(_cache_line(f"objects ({OBJECT_CACHE_VAR})", user_path(objects, OBJECT_CACHE_VAR) if objects else None,
                     f"set {OBJECT_CACHE_VAR} or pass --cache-dir to share compiled objects across checkouts"))
     if missing:
         out("Missing, and how to get it:")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, unknown_choice
+from .errors import ConfigError, unknown_choice, user_path
 from .schema import Field, Schema, str_list, validate
 from .yamlio import LocDict, load_yaml
 
@@ -156,7 +156,7 @@ class ExampleRegistry:
 
 def check_app(value: str) -> Path:
     """APP= must name an existing YAML file."""
-    path = Path(value).expanduser().resolve()
+    path = user_path(value, "APP").resolve()
     if path.suffix not in (".yaml", ".yml") or not path.is_file():
         raise ConfigError(f"APP={value} is not a YAML file", key="APP",
                           fix="point APP= at your application's app.yaml (see examples/*.yaml for the format)")

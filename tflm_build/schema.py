@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
-from .errors import ConfigError, closest
+from .errors import ConfigError, closest, shorten
 from .yamlio import LocDict
 
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number", list: "a list", dict: "a mapping"}
@@ -56,11 +56,11 @@ def _check_field(value: Any, spec: Field, parent: Any, key: str, path: str) -> N
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         ok = False
     if not ok:
-        raise _fail(f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {type(value).__name__} {value!r}",
+        raise _fail(f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {type(value).__name__} {shorten(value)}",
                     parent, key, path, fix=f"give '{key}' {_TYPE_NAMES.get(kind, kind.__name__)}")
     if spec.choices and value not in spec.choices:
         near = closest(str(value), spec.choices)
-        raise _fail(f"invalid value {value!r}", parent, key, path, choices=spec.choices,
+        raise _fail(f"invalid value {shorten(value)}", parent, key, path, choices=spec.choices,
                     fix=f"did you mean '{near}'?" if near else "use one of the valid choices")
     if kind is list and spec.items is not None:
         for index, item in enumerate(value):

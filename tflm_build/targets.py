@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, unknown_choice
+from .errors import ConfigError, shorten, unknown_choice
 from .schema import Field, Schema, str_list, validate
 from .yamlio import LocDict, load_yaml
 
@@ -112,8 +112,12 @@ class Target:
         try:
             return text.format(**self.vars)
         except KeyError as exc:
-            raise ConfigError(f"unknown variable {{{exc.args[0]}}} in {text!r}", file=self.file,
+            raise ConfigError(f"unknown variable {{{exc.args[0]}}} in {shorten(text)}", file=self.file,
                               choices=sorted(self.vars), fix="define it under 'vars:' of the target or arch") from None
+        except (ValueError, IndexError, AttributeError, TypeError) as exc:  # '{', '{0}', '{a.b}', '{a[0]}'
+            raise ConfigError(f"cannot substitute {{variables}} in {shorten(text)}: {exc}", file=self.file,
+                              fix="write '{{' and '}}' for a literal brace; '{name}' is a variable under 'vars:'") \
+                from None
 
     @property
     def goals(self) -> list[str]:

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from .errors import shorten
+
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 _CHUNK = 1 << 20
 
@@ -115,7 +117,7 @@ def hash_lines(files: Iterable[tuple[str, str]]) -> str:
     summary = hashlib.sha256()
     for path, digest in sorted(files, key=lambda item: item[0].encode("utf-8")):
         if "\n" in path:
-            raise ValueError(f"file name contains a newline: {path!r}")
+            raise ValueError(f"file name contains a newline: {shorten(path)}")
         summary.update(f"{digest}  {path}\n".encode("utf-8"))
     return "h1:" + base64.b64encode(summary.digest()).decode("ascii")
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, user_path
 
 LAUNCHERS = {
     "ccache": "Debian/Ubuntu: apt-get install ccache",
@@ -43,7 +43,7 @@ def cache_dir(value: str, environ: Any = os.environ) -> Path | None:
     if not text:
         return None
     key = "CACHE_DIR" if value else ENV_VAR
-    folder = Path(text).expanduser().resolve()
+    folder = user_path(text, key).resolve()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
