@@ -4,12 +4,16 @@ The server runs on 127.0.0.1 in a thread.  Each route serves bytes and pops
 one *fault* per request from its queue, so a test scripts "500, then fine" or
 "drop the connection mid-body, then fine" and afterwards inspects the requests
 the server saw (to prove a resume used ``Range``, or that a 404 was not retried).
+Every fault is bounded in time (a stall sleeps ``stall_seconds``; a trickle
+sends at most ``trickle_bytes``, one per ``trickle_seconds``), so a client that
+gives up never leaves a handler thread running for long.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -33,6 +37,7 @@ def make_zip(files: dict[str, bytes | str], top: str = "") -> bytes:
                 info = zipfile.ZipInfo(full)
                 info.create_system = 3
                 info.external_attr = 0o120777 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, data)
             else:
                 archive.writestr(full, data)
@@ -93,7 +98,8 @@ class Route:
 
     data: bytes = b""
     ranges: bool = True
-    faults: list[str] = field(default_factory=list)  # "500", "drop", "short", "stall", "404", "redirect:/x"
+    # "500", "drop", "short", "stall", "404", "redirect:/x", "trickle", "429" or "429:<Retry-After value>"
+    faults: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +119,8 @@ class FaultServer(ThreadingHTTPServer):
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.stall_seconds = 3.0
+        self.trickle_seconds = 0.1
+        self.trickle_bytes = 40
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
@@ -125,6 +133,11 @@ class FaultServer(ThreadingHTTPServer):
 
     def hits(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (a timeout, a deadline) is what the faults are for: not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self.shutdown()
@@ -148,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._status(500)
         if fault == "404":
             return self._status(404)
+        if fault.startswith("429"):
+            return self._status(429, {"Retry-After": fault[4:]} if fault[3:4] == ":" else {})
         if fault.startswith("redirect:"):
             self.send_response(302)
             self.send_header("Location", fault.split(":", 1)[1])
@@ -173,6 +188,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
+        if fault == "trickle":
+            for index in range(min(len(body), self.server.trickle_bytes)):
+                try:
+                    self.wfile.write(body[index:index + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    break
+                time.sleep(self.server.trickle_seconds)
+            self.close_connection = True
+            return
         if fault in ("drop", "short"):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
@@ -182,8 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
-    def _status(self, code: int) -> None:
+    def _status(self, code: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.send_header("Connection", "close")
         self.end_headers()

@@ -643,15 +643,16 @@ class Fetcher:
 
     # ------------------------------------------------------------ cache and download
 
-    def _cached(self, dep: Dependency) -> Path | None:
+    def _cached(self, dep: Dependency, quiet: bool = False) -> Path | None:
         """The cached archive of ``dep.url``: a regular file in archives/ named by a valid index entry."""
         index_path = self.settings.cache_dir / "index.json"
         entry = (_read_json(index_path) or {}).get(dep.url)
         if entry is None:
             return None
         if not _valid_entry(entry):
-            self.log(f"tflm-build: warning: {index_path}: ignoring the invalid entry for {shorten(dep.url)}: "
-                     f"{shorten(entry)} (it is replaced by the next download)")
+            if not quiet:
+                    self.log(f"tflm-build: warning: {index_path}: ignoring the invalid entry for {shorten(dep.url)}: "
+                         f"{shorten(entry)} (it is replaced by the next download)")
             return None
         path = self.settings.cache_dir / "archives" / entry["file"]
         with contextlib.suppress(OSError):
@@ -697,7 +698,7 @@ class Fetcher:
         """
         cache = self.settings.cache_dir
         with self._archive_lock(dep):
-            cached = self._cached(dep)
+            cached = self._cached(dep, quiet=True)  # another process may have downloaded it while we waited
             if cached is not None:
                 return cached
             part = cache / "tmp" / f"{archive_key(dep.url)}-{uuid.uuid4().hex[:8]}.part"
