@@ -15,6 +15,7 @@ subprocesses.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import os
@@ -265,6 +266,13 @@ def _long_gnu_name() -> bytes:
     return out.getvalue()
 
 
+def _huge_declared_member() -> bytes:
+    """A tar.gz whose one member declares 50 GB: refused at its header, before the stream is read past it."""
+    info = tarfile.TarInfo(f"{TOP}/big")
+    info.size = 50 << 30
+    return gzip.compress(info.tobuf() + b"\0" * 4096)
+
+
 def _unknown_compression() -> bytes:
     data = bytearray(zip_of(dict(GOOD)))
     for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # method in local and central headers
@@ -295,6 +303,7 @@ BROKEN_CASES: list[tuple[str, Callable[[], bytes], str]] = [
     ("zip entry that lies about its size", _lying_zip_size, "lib.zip"),
     ("tar pax header of 1.2 MB", _long_pax_link, "corrupt archive"),
     ("tar GNU long name of 1.2 MB", _long_gnu_name, "corrupt archive"),
+    ("tar member declaring 50 GB", _huge_declared_member, "more than 1000000 bytes"),
     ("more members than the cap", lambda: zip_of({f"m{i}": b"" for i in range(60)}), "more than 50 members"),
     # 3. whatever raises while extracting or hashing is a clean error, and leaves the cache
     ("newline in a member name", lambda: tar_of({**GOOD, "a\nb": b"x"}), "control character"),

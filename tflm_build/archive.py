@@ -42,7 +42,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, IO, Iterator, Mapping
+from typing import Any, Callable, IO, Iterable, Iterator, Mapping
 
 from .errors import FetchError, clip, shorten
 
@@ -243,8 +243,12 @@ def _folder_link_cycle(folder_links: Mapping[str, str]) -> str | None:
     return None
 
 
-def _check(archive: Path, members: list[Member], max_size: int) -> list[Member]:
-    """Validate names, links and size over the whole member list; return the last entry per path."""
+def _check(archive: Path, members: Iterable[Member], max_size: int) -> list[Member]:
+    """Validate names, links and size over the whole member list; return the last entry per path.
+
+    ``members`` is consumed lazily, so a tar member declaring 100 GB stops the
+    listing at its header instead of after decompressing the stream past it.
+    """
     final: dict[str, Member] = {}
     total = 0
     for member in members:
@@ -301,10 +305,10 @@ def extract(archive: Path, dest: Path, strip_prefix: str | None = None,
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as handle:
-                return _write(archive, list(_zip_members(archive, handle, prefix)), dest, prefix, max_size)
+                return _write(archive, _zip_members(archive, handle, prefix), dest, prefix, max_size)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as handle:
-                return _write(archive, list(_tar_members(archive, handle, prefix)), dest, prefix, max_size)
+                return _write(archive, _tar_members(archive, handle, prefix), dest, prefix, max_size)
         else:
             raise FetchError("not a zip or tar archive", file=archive,
                              fix="check the URL: it may serve an HTML error page")
@@ -316,7 +320,7 @@ def extract(archive: Path, dest: Path, strip_prefix: str | None = None,
                          fix="delete it and download it again") from None
 
 
-def _write(archive: Path, members: list[Member], dest: Path, prefix: str | None, max_size: int) -> dict[str, str]:
+def _write(archive: Path, members: Iterable[Member], dest: Path, prefix: str | None, max_size: int) -> dict[str, str]:
     checked = _check(archive, members, max_size)
     if not checked:
         where = f" below '{prefix}/'" if prefix else ""
