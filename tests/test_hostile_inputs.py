@@ -116,13 +116,13 @@ class World:
     def url(self) -> str:
         return self.server.url("/lib.zip")
 
-    def dep(self, tree: str, patch: str = "", **kw: object) -> None:
+    def dep(self, tree: str, patch: str = "") -> None:
         patches = ""
         if patch:
             (self.tmp / "patches").mkdir(exist_ok=True)
             (self.tmp / "patches" / "lib.patch").write_text(patch)
             patches = "patches:\n  - path: patches/lib.patch\n"
-        write_dep(self.tmp / "third_party", "lib", self.url, tree, top=TOP, patches=patches, **kw)  # type: ignore[arg-type]
+        write_dep(self.tmp / "third_party", "lib", self.url, tree, top=TOP, patches=patches)
 
     def serve(self, data: bytes, *faults: str) -> None:
         self.server.routes["/lib.zip"] = Route(data, faults=list(faults))
