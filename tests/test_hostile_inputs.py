@@ -562,6 +562,11 @@ BOMB = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
      + b"'" + b"u" * 5_000_000 + b"']\n", ["lib.yaml:5", "expected a string, got list"]),
     ("a 5 MB unsupported URL", b"name: lib\nversion: '1'\nlicense: MIT\ntree: h1:UNKNOWN\nurl: ftp://"
      + b"u" * 5_000_000 + b"\n", ["lib.yaml:5", "unsupported URL"]),
+    ("a URL whose path climbs out of a mirror folder", b"name: lib\nversion: '1'\nlicense: MIT\ntree: h1:UNKNOWN\n"
+     b"url: https://example.com/../../../x.zip\n", ["lib.yaml:5", "'..' segment", "(key 'url')"]),
+    ("a URL with a newline escape", b"name: lib\nversion: '1'\nlicense: MIT\ntree: h1:UNKNOWN\n"
+     b"url: https://example.com/x.zip\nextra_urls: [\"https://example.com/a\\nb.zip\"]\n",
+     ["lib.yaml:6", "control character", "(key 'extra_urls')"]),
     ("a large non-mapping key", b"? [" + b"1," * 50_000 + b"1]\n: x\n", ["lib.yaml:1", "keys must be strings"]),
 ])
 def test_hostile_yaml(world: World, name: str, raw: bytes, needles: list[str]) -> None:

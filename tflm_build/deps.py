@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, shorten
 from .schema import Field, Schema, str_list, validate
@@ -130,9 +131,15 @@ def _tuple(value: Any) -> tuple[str, ...]:
 
 
 def _check_url(data: LocDict, key: str, url: str) -> None:
+    """A URL we can fetch, whose path can name a file in a mirror folder (``vendor`` writes there)."""
     if not re.match(r"^(https?|file)://", url):
         raise ConfigError(f"unsupported URL {shorten(url)}", file=data.file, line=data.line_of(key), key=key,
                           fix="use an https://, http:// or file:// URL")
+    if any(part in (".", "..") for part in urlsplit(url).path.split("/")) or any(ord(c) < 33 for c in url) \
+            or "\\" in url:
+        raise ConfigError(f"URL {shorten(url)} has a '.' or '..' segment, a space or a control character",
+                          file=data.file, line=data.line_of(key), key=key,
+                          fix="write the URL without them: mirrors and `tflm-build vendor` use its path as a file path")
 
 
 def parse_dependency(path: Path) -> Dependency:
