@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from conftest import REPO, copy_repo, fixture_env, run_scons
+from conftest import FIXTURES, REPO, copy_repo, fixture_env, run_scons
 from fetch_helpers import FaultServer, Route, leftovers, make_tar, make_zip, settings, write_dep
 from tflm_build import archive as archive_module
 from tflm_build import deps as deps_module
@@ -624,6 +625,22 @@ def test_cli_output_into_a_closed_pipe(tmp_path: Path) -> None:
         os.close(write)
     assert "Traceback" not in run.output and "Broken pipe" not in run.output, run.output
     assert run.status == 141
+
+
+def test_project_export_never_copies_a_license_through_a_link_out(tmp_path: Path) -> None:
+    """A dependency folder whose license file is a link out: the generated project does not get that file."""
+    (tmp_path / "sentinel").mkdir()
+    (tmp_path / "sentinel" / "secret.txt").write_text("not a license\n")
+    kissfft = tmp_path / "kissfft"
+    shutil.copytree(FIXTURES / "deps" / "kissfft", kissfft, symlinks=True)
+    (kissfft / "COPYING").unlink()
+    (kissfft / "COPYING").symlink_to(tmp_path / "sentinel" / "secret.txt")
+    gen = tmp_path / "gen"
+    with untouched(tmp_path, "gen", "cache"):
+        res = run_scons([f"GEN_DIR={gen}", "generate_hello_world_make_project"],
+                        {**fixture_env(tmp_path), "KISSFFT_DIR": str(kissfft)})
+    check(Run(res.returncode, res.output), 2, "third_party/kissfft.yaml", "COPYING' leads outside")
+    assert not [p for p in gen.rglob("*") if p.is_file() and p.read_bytes() == b"not a license\n"]
 
 
 @pytest.mark.parametrize("flag, needle", [
