@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tflm_build.targets import TargetRegistry
+from tflm_build.model.targets import TargetRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ROOT / "targets"

@@ -93,7 +93,7 @@ def generate(env: Any, *, gen: Path, **_: Any) -> None:
 
 
 def declare(build: Any, goals: dict[str, str]) -> None:
-    """The goal ``compiledb``: write the database now (extension hook of build.py)."""
+    """The goal ``compiledb``: write the database now (a build extension, see build.goals.Extension)."""
     recorder = _recorder
     if recorder is None:
         return

@@ -87,7 +87,7 @@ def generate(env: Any, **_: Any) -> None:
     env.AddMethod(tflm_run, "TflmRun")
 
 
-def check_tool(target: Any, requested: Sequence[str]) -> None:
+def check_tool(target: Any, runs: bool) -> None:
     """Refuse run and test goals before any work when the runner's program (e.g. QEMU) is missing.
 
     Only when such a goal is requested: building the library or binaries of a
@@ -96,7 +96,7 @@ def check_tool(target: Any, requested: Sequence[str]) -> None:
     runner = target.get("runner") or {}
     if runner.get("kind") != "command":
         return
-    if not any(goal == "test" or goal.startswith(("run_", "test_")) for goal in requested):
+    if not runs:
         return
     tool = target.expand(runner.get("tool") or runner["command"][0])
     if shutil.which(tool) is None:
@@ -106,11 +106,9 @@ def check_tool(target: Any, requested: Sequence[str]) -> None:
                           + "; or build without running (the program or <program>_bin goals)")
 
 
-def declare(build: Any, goals: dict[str, str]) -> None:
-    """Build extension hook: only the check above (the run and test goals are declared by build.py)."""
-    from SCons.Script import COMMAND_LINE_TARGETS
-
-    check_tool(build.target, COMMAND_LINE_TARGETS)
+def declare(build: Any, goals: Any) -> None:
+    """Build extension hook: only the check above (the run and test goals are declared with the programs)."""
+    check_tool(build.target, goals.asked("all_tests", "test", "run"))
 
 
 def exists(env: Any) -> bool:
