@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..files import write_atomic
 
 SUFFIXES = {".tflite": "_model_data", ".bmp": "_image_data", ".wav": "_audio_data", ".csv": "_test_data"}
 
@@ -102,7 +103,4 @@ def generate(source: Path, cc_path: Path, h_path: Path, header_include: str) -> 
     """Write both files, each through a temporary name so no half-written file is left."""
     cc, h = render(make_array(source), header_include)
     for path, text in ((cc_path, cc), (h_path, h)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)

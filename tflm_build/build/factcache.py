@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..files import write_atomic
+
 
 class FactCache:
     """get(file, kind, compute) returns compute(file), cached by (file, kind, mtime, size)."""
@@ -45,8 +47,5 @@ class FactCache:
         """Write atomically, once, at exit; a crash leaves the previous file intact."""
         if not self.dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data))
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(self.data))
         self.dirty = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
+from ..model.targets import Optimization
 from ..resources import REPO
 
 
@@ -29,12 +30,10 @@ def object_path(path: str) -> str:
 class LibraryNodes:
     """Object nodes of one configuration's library selection, and the archives made of them."""
 
-    def __init__(self, env: Any, tflm: Path, gen: Path, library: Any) -> None:
+    def __init__(self, env: Any, tflm: Path, gen: Path, library: Any, opt: Optimization) -> None:
         self.env, self.tflm, self.gen, self.library = env, tflm, gen, library
-        opt = env["TFLM_OPT"]
-        core, kernel = opt.get("core", "-Os"), opt.get("kernel", "-O2")
-        self._levels = {"core": core, "kernels": kernel, "third_party": core,
-                        "third_party_kernels": opt.get("third_party_kernel", "-O2")}
+        self._levels = {"core": opt.core, "kernels": opt.kernel, "third_party": opt.core,
+                        "third_party_kernels": opt.third_party_kernel}
         self._envs: dict[str, Any] = {}
         self._objects: dict[tuple[str, str], list[Any]] = {}
         self._full: Any = None

@@ -16,11 +16,13 @@ from typing import Any, Mapping, Sequence
 
 from . import variables as cfg
 from ..errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
+from ..files import write_atomic
 from .factcache import FactCache
+from .configuration import CompileFlags, Configuration, resolve
 from .goals import SPANNING, Extension, Goals, list_goal, parse
 from .library import LibraryNodes, object_path
 from ..model.examples import ExampleRegistry, Program, check_app, programs_by_name
-from ..model.sources import ThirdParty, TestProgram, check_kernel_dir, load_rules, select_library, select_tests
+from ..model.sources import TestProgram, check_kernel_dir, load_rules, select_tests
 from ..model.targets import Target, TargetRegistry
 from ..resources import EXAMPLES, REPO, SOURCES, TARGETS, dependency_variables
 
@@ -58,6 +60,8 @@ class Build:
     gen: Path
     toolchain: str
     rules: dict[str, Any]
+    configuration: Configuration
+    flags: CompileFlags  # the configuration's flags, as the environment got them
     unavailable: dict[str, str] = field(default_factory=dict)  # program -> why it cannot be built here
     examples: ExampleRegistry | None = None
     library: Any = None  # sources.Library: the selection for this configuration
@@ -97,27 +101,17 @@ def main() -> None:
 def _main() -> None:
     from SCons.Script import ARGUMENTS, COMMAND_LINE_TARGETS, GetOption
 
-    config = cfg.parse(ARGUMENTS, os.environ, dependency_variables)
     targets = TargetRegistry(TARGETS)
-    target = targets.load(config["TARGET"], config["TARGET_ARCH"] or None)
-    family = config["TOOLCHAIN"] or (target.get("toolchain", {}) or {}).get("family", "gcc")
-    if family not in ("gcc", "clang"):
-        raise ConfigError(f"unknown TOOLCHAIN '{family}'", key="TOOLCHAIN", choices=("gcc", "clang"),
-                          fix="write TOOLCHAIN=gcc or TOOLCHAIN=clang")
+    configuration = resolve(cfg.parse(ARGUMENTS, os.environ, dependency_variables), targets)
+    config, target, family, kernel_dir = (configuration.variables, configuration.target, configuration.toolchain,
+                                          configuration.kernel_dir)
     requested = Goals(COMMAND_LINE_TARGETS, FIXED_GOALS)
     _set_scons_options(requested)
     help_requested = bool(GetOption("help"))
-    kernel_dir = config["OPTIMIZED_KERNEL_DIR"] or (target.get("optimized_kernel_dir") or {}).get("default") or ""
-    config.values["OPTIMIZED_KERNEL_DIR"] = kernel_dir
-    allowed_dirs = (target.get("optimized_kernel_dir") or {}).get("allowed")
-    if kernel_dir and allowed_dirs is not None and kernel_dir not in allowed_dirs:
-        raise ConfigError(f"OPTIMIZED_KERNEL_DIR={kernel_dir} is not supported by TARGET={target.name}",
-                          file=target.file, key="optimized_kernel_dir.allowed", choices=allowed_dirs,
-                          fix="choose one of the valid kernel dirs or leave OPTIMIZED_KERNEL_DIR unset")
     examples = ExampleRegistry(EXAMPLES, check_app(config["APP"]) if config["APP"] else None)
 
     from .dependencies import resolve_dependencies
-    roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir or None)
+    roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir)
     tflm = roots["tflite_micro"]
     rules = load_rules(SOURCES)
     if kernel_dir:
@@ -131,20 +125,17 @@ def _main() -> None:
 
     compiles = bool({"library", "binaries"} & set(target.goals))
     tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
-    gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
-    env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
+    gen = configuration.gen
+    flags = configuration.compile_flags(tflm, third_party)
+    env = _environment(Environment, configuration, flags, tools, tflm)
     _invalidate_scans_on_include_change(env, gen)
-    build = Build(env, config, target, tflm, gen, family, rules, examples=examples,
-                  facts=FactCache(Path(config["GEN_DIR"]) / ".facts.json"), roots=roots)
+    build = Build(env, config, target, tflm, gen, family, rules, configuration=configuration, flags=flags,
+                  examples=examples, facts=FactCache(configuration.gen_root / ".facts.json"), roots=roots)
 
-    library = select_library(rules, tflm, build_type=config["BUILD_TYPE"],
-                             target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
-                             glue=[target.relpath(g) for g in target.get("glue", [])],
-                             kernel_dir=kernel_dir or None, co_processor=config["CO_PROCESSOR"] or None,
-                             extra_headers=target.get("headers", []), third_party=third_party)
-    build.library, build.lib = library, LibraryNodes(env, tflm, gen, library)
-    programs = programs_by_name(examples.all(), target.lineage, target.get("exclude_examples", {}))
-    tests = select_tests(rules, tflm, config["BUILD_TYPE"], target.get("exclude_tests", {}))
+    library = configuration.library(rules, tflm, third_party, kernel_dir)
+    build.library, build.lib = library, LibraryNodes(env, tflm, gen, library, target.optimization)
+    programs = programs_by_name(examples.all(), target.lineage, target.exclude_examples)
+    tests = select_tests(rules, tflm, configuration.build_type, target.exclude_tests)
     goals = _declare_goals(build, library, programs, tests, examples, requested)
     for extension in _extensions():
         extension.declare(build, goals)
@@ -192,12 +183,13 @@ def _set_scons_options(goals: Goals) -> None:
     SetOption("implicit_cache", 1)
 
 
-def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
-                 tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
+def _environment(Environment: Any, configuration: Configuration, flags: CompileFlags,
+                 tools: dict[str, str] | None, tflm: Path) -> Any:
     from ..scons_tools import cache, compiledb, genfiles, output, runner, toolchain
 
+    config, gen = configuration.variables, configuration.gen
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
-    c_tools = ["clang", "clangxx"] if family == "clang" else ["gcc", "g++"]
+    c_tools = ["clang", "clangxx"] if configuration.toolchain == "clang" else ["gcc", "g++"]
     env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas"])
     toolchain.generate(env, tools)
     genfiles.generate(env)
@@ -211,35 +203,16 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     # entries, and builds of two configurations can run at the same time.
     gen.mkdir(parents=True, exist_ok=True)
     env.SConsignFile(str(gen / ".sconsign"))
-    build_type = config["BUILD_TYPE"]
-    kinds = ("common", "c", "cxx", "link", "defines", "libs", "include_dirs")
-    flags = {k: target.flags(k) for k in kinds}
-    bt = (target.get("build_types") or {}).get(build_type) or {}
-    for kind in kinds:
-        flags[kind] += [target.expand(f) for f in bt.get(kind) or []]
-    removed = set(bt.get("remove_defines") or []) | set(target.flags("remove_defines"))
-    defines = [d for d in flags["defines"] if d not in removed]
-    if target.is_host:
-        defines.append("TF_LITE_USE_CTIME")
-    for special in (config["OPTIMIZED_KERNEL_DIR"], config["CO_PROCESSOR"]):
-        if special:
-            defines.append(special.upper())
-    defines += third_party.defines
-    std_cxx, std_c = ("-std=c++11", "-std=c11") if config.flag("CC_VER11") else ("-std=c++17", "-std=c17")
-    if family == "clang":
-        flags["common"].append("-Wshadow")  # the Makefile enables it for every compiler but gcc
-    include = [_include(tflm, d) for d in flags["include_dirs"]] + third_party.include_dirs
-    include = [_relative(p) for p in include] + [gen / "genfiles"]
+    include = [_relative(p) for p in flags.include_dirs] + [gen / "genfiles"]
     env.Replace(
-        CCFLAGS=flags["common"],
-        CFLAGS=[std_c] + flags["c"],
-        CXXFLAGS=[std_cxx] + flags["cxx"],
+        CCFLAGS=list(flags.common),
+        CFLAGS=list(flags.c),
+        CXXFLAGS=list(flags.cxx),
         ASFLAGS=[],
-        CPPDEFINES=[_define(d) for d in defines],
+        CPPDEFINES=[_define(d) for d in flags.defines],
         CPPPATH=[str(p) for p in include],
-        LINKFLAGS=flags["link"] + flags["common"],
-        LIBS=flags["libs"],
-        TFLM_OPT=target.get("optimization") or {},
+        LINKFLAGS=list(flags.link),
+        LIBS=list(flags.libs),
         # Include folders are flags: a different one must rebuild (SCons leaves them out of
         # the signature by default). Paths inside the repository stay relative, so two
         # checkouts share cache entries.
@@ -263,11 +236,7 @@ def _invalidate_scans_on_include_change(env: Any, gen: Path) -> None:
         return
     SetOption("implicit_deps_changed", True)
 
-    def remember() -> None:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(current)
-
-    atexit.register(remember)
+    atexit.register(write_atomic, stamp, current)
 
 
 def _tool_env() -> dict[str, str]:
@@ -284,11 +253,6 @@ def _relative(path: Path) -> Path:
         return path
 
 
-def _include(tflm: Path, folder: str) -> Path:
-    path = Path(folder)
-    return path if path.is_absolute() else tflm / path
-
-
 def _define(text: str) -> Any:
     name, sep, value = text.partition("=")
     return (name, value) if sep else name
@@ -301,7 +265,7 @@ class _Programs:
         self.build = build
         self.objects: dict[tuple[str, tuple[str, ...]], Any] = {}
         self.generated: dict[str, list[Any]] = {}
-        opt = build.env["TFLM_OPT"].get("core", "-Os")
+        opt = build.target.optimization.core
         self.env = build.env.Clone()
         self.env.Append(CCFLAGS=[opt])
 
@@ -335,24 +299,22 @@ class _Programs:
             rel = src if base == self.build.tflm else f"app/{src}"
             objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines)
         env = self.env
-        startup = self.build.target.get("startup", [])
         extra_link: list[str] = []
-        for item in startup:
-            path = self.build.target.relpath(item)
+        for path in self.build.target.startup:
             objs += self.object(str(path), object_path(str(path)), ())
-        script = self.build.target.get("linker_script")
+        script = self.build.target.linker_script
         binary = str(self.build.gen / "bin" / folder / name)
         # Every program gets a linker map: size_<program> reads each object's share from it.
         extra_link.append(f"-Wl,-Map={binary}.map")
         if script:
-            extra_link.append(f"-T{_relative(self.build.target.relpath(script))}")
+            extra_link.append(f"-T{_relative(script)}")
         # The library is an explicit source, not a LIBS entry: LIBS are implicit dependencies,
         # which implicit_cache would keep from the last run (MODEL_AWARE=0 after 1 would link stale).
         prog = env.Program(binary, [*objs, *(lib or self.build.lib.full())], LIBS=list(env["LIBS"]),
                            LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
         env.SideEffect(f"{binary}.map", prog)
         if script:
-            env.Depends(prog, str(self.build.target.relpath(script)))
+            env.Depends(prog, str(script))
         return prog
 
 
@@ -474,7 +436,7 @@ def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], 
             env.Alias(f"test_{example}", nodes)
     for example in examples.names():
         ex = examples.get(example)
-        if ex.excluded_on(target.lineage, target.get("exclude_examples", {})):
+        if ex.excluded_on(target.lineage, target.exclude_examples):
             continue
         ex_programs = [p for p in ex.programs(target.lineage)]
         srcs = sorted({s for p in ex_programs for s in p.sources})
@@ -555,7 +517,7 @@ def _declare_help(build: Build, goals: Goals, targets: TargetRegistry, examples:
     lines.append(f"  {'<NAME>_DIR':<22} a local folder for dependency <name> (see third_party/)")
     lines += ["", f"Targets: {', '.join(targets.names())}",
               f"  TARGET_ARCH for {build.target.name}: "
-              f"{', '.join((build.target.get('arch') or {}).get('allowed') or [build.target.arch])}",
+              f"{', '.join(build.target.allowed_arches or [build.target.arch])}",
               f"Examples: {', '.join(examples.names())}", "", "Goals:"]
     shown = [g for g in goals if parse(g).family not in _UNLISTED or g in goals.fixed]
     for goal in sorted(shown):

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..build.configuration import check_kernel_dir_allowed
 from ..build.goals import goal_name
 from ..build.variables import BUILD_TYPES
 from ..errors import ConfigError, unknown_choice
@@ -149,28 +150,29 @@ def load_matrix(path: Path, repo: Path = REPO) -> Matrix:
             err = unknown_choice("target", name, targets.names())
             raise _error(target_map, name, f"targets.{name}", err.message, choices=err.choices, fix=err.fix)
         base = targets.load(name, None)
-        allowed = (base.get("arch") or {}).get("allowed") or [base.arch]
+        allowed = list(base.allowed_arches or [base.arch])
         for arch in arches:
             if arch not in allowed:
                 raise _error(target_map, name, f"targets.{name}", f"TARGET={name} has no arch '{arch}'",
                              choices=allowed)
         _check_actions(data, base, actions)
-        kinds = tuple(data.get("project_kinds") or (base.get("project_kinds") or ["make"])[:1])
+        kinds = tuple(data.get("project_kinds") or (base.project_kinds or ("make",))[:1])
         if "generate" in actions:
             for kind in kinds:
-                if kind not in (base.get("project_kinds") or []):
+                if kind not in base.project_kinds:
                     raise _error(data, "project_kinds", "project_kinds", f"TARGET={name} has no project kind '{kind}'",
-                                 choices=base.get("project_kinds") or [])
-        okd = base.get("optimized_kernel_dir") or {}
+                                 choices=base.project_kinds)
         for kernel_dir in kernel_dirs:
-            if kernel_dir and okd.get("allowed") is not None and kernel_dir not in okd["allowed"]:
+            try:
+                check_kernel_dir_allowed(base, kernel_dir)
+            except ConfigError:
                 raise _error(data, "kernel_dirs", "kernel_dirs", f"TARGET={name} does not allow kernel dir "
-                             f"'{kernel_dir}'", choices=[REFERENCE, *okd["allowed"]])
+                             f"'{kernel_dir}'", choices=[REFERENCE, *(base.kernel_dirs.allowed or ())]) from None
         for arch in arches or [base.arch]:
             target = targets.load(name, arch)
             for example in data["examples"]:
                 ex = examples.get(example)
-                if ex.excluded_on(target.lineage, target.get("exclude_examples", {})):
+                if ex.excluded_on(target.lineage, target.exclude_examples):
                     continue
                 programs[(name, example)] = [(p.name, p.is_test) for p in ex.programs(target.lineage)
                                              if "binaries" in target.goals]  # library-only: none
@@ -520,7 +522,7 @@ def packages(matrix: Matrix, repo: Path = REPO) -> list[str]:
     found: dict[str, None] = {}
     for name in sorted({c.target for c in matrix.cells}):
         target = registry.load(name, None)
-        for hint in ((target.get("toolchain") or {}).get("install"), (target.get("runner") or {}).get("install")):
+        for hint in (target.toolchain.install, target.runner.install):
             match = re.search(r"apt-get install ([^;()]+)", hint or "")
             found.update(dict.fromkeys(match[1].split() if match else ()))
     if any(c.kinds and "generate" in c.actions for c in matrix.cells):

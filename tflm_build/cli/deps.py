@@ -6,13 +6,13 @@ functions do the work and return the exit status (0 ok, 1 a fetch failed,
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..fetch.pins import Dependency
 from ..errors import ConfigError, FetchError, TflmBuildError, USAGE_EXIT, unknown_choice
 from ..fetch.download import Fetcher, mirror_path, write_tree_zip
+from ..files import copy_atomic
 
 
 def _check_names(names: Sequence[str], deps: Mapping[str, Dependency]) -> None:
@@ -92,10 +92,7 @@ def vendor_command(directory: Path, names: Sequence[str], deps: Mapping[str, Dep
                 write_tree_zip(local, dep.strip_prefix or "", dest, dep.local_ignore)
             else:
                 source = fetcher.archive_for(name)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                temp = dest.with_name(f".{dest.name}.tmp")
-                shutil.copyfile(source, temp)
-                temp.replace(dest)
+                copy_atomic(source, dest)
         except TflmBuildError as error:
             status = max(status, _report(error, out))
             continue

@@ -62,12 +62,12 @@ def find(name: str, install: str) -> Tool:
 
 def target_tools(target: Target) -> list[Tool]:
     """The compiler and the runner's tool a target needs."""
-    spec = target.get("toolchain") or {}
-    compiler = (spec.get("prefix") or "") + (spec.get("cxx") or "g++")
-    tools = [find(compiler, spec.get("install") or f"install {compiler}")]
-    runner = target.get("runner") or {}
-    if runner.get("tool"):
-        tools.append(find(runner["tool"], runner.get("install") or f"install {runner['tool']}"))
+    spec = target.toolchain
+    compiler = spec.prefix + spec.tool_names(spec.family)["cxx"]
+    tools = [find(compiler, spec.install_hint())]
+    runner = target.runner
+    if runner.tool:
+        tools.append(find(runner.tool, runner.install or f"install {runner.tool}"))
     return tools
 
 
@@ -84,9 +84,9 @@ def target_rows(repo: Path) -> list[tuple[str, str, str, str, str]]:
     rows = []
     for name in registry.names():
         target = registry.load(name, None)
-        arches = ", ".join((target.get("arch") or {}).get("allowed") or [target.arch])
-        runner = (target.get("runner") or {}).get("kind", "none")
-        minimum = (target.get("toolchain") or {}).get("min_version")
+        arches = ", ".join(target.allowed_arches or [target.arch])
+        runner = target.runner.kind
+        minimum = target.toolchain.min_version
         installed = []
         for index, tool in enumerate(target_tools(target)):  # the compiler first
             state = "missing" if tool.path is None else tool.version
@@ -94,7 +94,7 @@ def target_rows(repo: Path) -> list[tuple[str, str, str, str, str]]:
                 state += f" (needs {minimum})"
             installed.append(f"{tool.name} {state}")
         rows.append((name, arches if len(arches) <= 40 else arches[:37] + "...", runner,
-                     ", ".join(target.get("project_kinds") or []) or "-", ", ".join(installed)))
+                     ", ".join(target.project_kinds) or "-", ", ".join(installed)))
     return rows
 
 
@@ -131,7 +131,7 @@ def doctor(repo: Path, out: Callable[[str], None]) -> int:
     out("Toolchains and runners (per target):")
     for name in registry.names():
         target = registry.load(name, None)
-        minimum = (target.get("toolchain") or {}).get("min_version")
+        minimum = target.toolchain.min_version
         for index, tool in enumerate(target_tools(target)):  # the compiler first
             line = tool.line
             if index == 0 and _too_old(tool, minimum):

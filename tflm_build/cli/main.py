@@ -95,16 +95,15 @@ def _clean(ns: argparse.Namespace) -> int:
 
 def _fetch_context(items: Sequence[str]):
     from ..build import variables as cfg
-    from ..fetch.pins import needed
+    from ..build.configuration import resolve
     from ..build.dependencies import make_fetcher
+    from ..fetch.pins import needed
     from ..model.targets import TargetRegistry
 
     variables = _absolute(_split(items)[1])
-    config = cfg.parse(variables, os.environ, dependency_variables)
-    target = TargetRegistry(TARGETS).load(config["TARGET"], config["TARGET_ARCH"] or None)
-    kernel_dir = config["OPTIMIZED_KERNEL_DIR"] or (target.get("optimized_kernel_dir") or {}).get("default")
-    deps, fetcher = make_fetcher(REPO, config)
-    return deps, fetcher, needed(deps, target.lineage, kernel_dir or None)
+    configuration = resolve(cfg.parse(variables, os.environ, dependency_variables), TargetRegistry(TARGETS))
+    deps, fetcher = make_fetcher(REPO, configuration.variables)
+    return deps, fetcher, needed(deps, configuration.target.lineage, configuration.kernel_dir)
 
 
 def _fetch(ns: argparse.Namespace) -> int:

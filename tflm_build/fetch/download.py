@@ -67,6 +67,7 @@ from urllib.parse import urlsplit
 from . import archive, treehash
 from .pins import Dependency
 from ..errors import FetchError, unknown_choice
+from ..files import write_atomic
 
 _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 16
@@ -167,10 +168,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(temp, path)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _definition(dep: Dependency) -> str:

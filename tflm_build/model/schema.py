@@ -27,6 +27,7 @@ class Field:
     schema: "Schema | None" = None  # fixed keys of a mapping
     values: "Union[type, Schema, Field, None]" = None  # value type of a free-keyed mapping
     doc: str = ""
+    default: Any = None  # the value when the key is absent: its one home (see with_defaults)
 
 
 Schema = Mapping[str, Field]
@@ -94,9 +95,28 @@ def validate(data: Any, schema: Schema, path: str = "") -> None:
         _check_field(data[key], spec, data, key, full)
 
 
-def str_list(doc: str = "", required: bool = False) -> Field:
+def with_defaults(data: Mapping[str, Any] | None, schema: Schema) -> dict[str, Any]:
+    """``data`` (validated) with every absent key of ``schema`` set to its field's default.
+
+    A mapping with fixed keys is filled recursively, so ``toolchain.family`` gets its
+    default even when the whole ``toolchain:`` is absent.  Lists become tuples.
+    """
+    data = data or {}
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        value = data.get(key)
+        if spec.kind is dict and spec.schema is not None:
+            out[key] = with_defaults(value, spec.schema) if value is not None or spec.default is None else spec.default
+        else:
+            out[key] = spec.default if value is None else value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def str_list(doc: str = "", required: bool = False, default: Any = ()) -> Field:
     """A list of strings: the commonest field in our files."""
-    return Field(list, required=required, items=str, doc=doc)
+    return Field(list, required=required, items=str, doc=doc, default=default)
 
 
-__all__ = ["Field", "Schema", "validate", "str_list", "field"]
+__all__ = ["Field", "Schema", "validate", "with_defaults", "str_list", "field"]

@@ -3,17 +3,20 @@
 A target says how to compile for a platform (toolchain, flags, glue sources),
 which TARGET_ARCH values it accepts, how its programs run, and which goals it
 can serve.  Python never special-cases a target: adding one is adding a file.
+
+The YAML is merged as mappings (``extends`` appends some lists, replaces the rest),
+then parsed once into frozen dataclasses; every default lives on its schema field.
 """
 from __future__ import annotations
 
 import copy
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, unknown_choice
-from .schema import Field, Schema, str_list, validate
+from .schema import Field, Schema, str_list, validate, with_defaults
 from .yamlio import LocDict, load_yaml
 
 GOALS = ("library", "binaries", "run", "tests", "projects")
@@ -33,35 +36,40 @@ FLAGS: Schema = {
 
 ARCH: Schema = {
     "flags": Field(dict, schema=FLAGS),
-    "vars": Field(dict, values=str, doc="values for {name} in flags and runner"),
-    "description": Field(str),
+    "vars": Field(dict, values=str, default={}, doc="values for {name} in flags and runner"),
+    "description": Field(str, default=""),
 }
 
 SCHEMA: Schema = {
-    "description": Field(str, required=True, doc="one line saying what the target is"),
+    "description": Field(str, required=True, default="", doc="one line saying what the target is"),
     "extends": Field(str, doc="name of the target this one builds on"),
-    "abstract": Field(bool, doc="true for a base that cannot be chosen as TARGET"),
-    "host": Field(bool, doc="true when programs run on the build machine (adds TF_LITE_USE_CTIME)"),
+    "abstract": Field(bool, default=False, doc="true for a base that cannot be chosen as TARGET"),
+    "host": Field(bool, default=False, doc="true when programs run on the build machine (adds TF_LITE_USE_CTIME)"),
     "arch": Field(dict, schema={
-        "default": Field(str, required=True, doc="TARGET_ARCH when none is given; 'host' means this machine's"),
-        "allowed": str_list("the TARGET_ARCH values accepted"),
+        "default": Field(str, required=True, default="host",
+                         doc="TARGET_ARCH when none is given; 'host' means this machine's"),
+        "allowed": str_list("the TARGET_ARCH values accepted (none: any)"),
     }),
-    "arches": Field(dict, values=ARCH, doc="per TARGET_ARCH flags and vars"),
+    "arches": Field(dict, values=ARCH, default={}, doc="per TARGET_ARCH flags and vars"),
     "toolchain": Field(dict, schema={
-        "family": Field(str, choices=("gcc", "clang"), doc="compiler family"),
-        "prefix": Field(str, doc="tool name prefix, e.g. arm-none-eabi-"),
-        "cc": Field(str), "cxx": Field(str), "ar": Field(str),
-        "objcopy": Field(str), "size": Field(str),
-        "min_version": Field(str, doc="oldest compiler version accepted, e.g. '10.3'"),
-        "install": Field(str, doc="how to get the toolchain, shown when it is missing"),
+        "family": Field(str, choices=("gcc", "clang"), default="gcc", doc="compiler family"),
+        "prefix": Field(str, default="", doc="tool name prefix, e.g. arm-none-eabi-"),
+        "cc": Field(str, default="", doc="C compiler name (default: the family's)"),
+        "cxx": Field(str, default="", doc="C++ compiler name (default: the family's)"),
+        "ar": Field(str, default=""), "objcopy": Field(str, default=""), "size": Field(str, default=""),
+        "min_version": Field(str, default="", doc="oldest compiler version accepted, e.g. '10.3'"),
+        "install": Field(str, default="", doc="how to get the toolchain, shown when it is missing"),
     }),
     "flags": Field(dict, schema=FLAGS),
     "optimization": Field(dict, schema={
-        "core": Field(str), "kernel": Field(str), "third_party_kernel": Field(str),
+        "core": Field(str, default="-Os", doc="for the core, the programs and third-party sources"),
+        "kernel": Field(str, default="-O2", doc="for the kernels"),
+        "third_party_kernel": Field(str, default="-O2", doc="for third-party kernel sources (CMSIS-NN)"),
     }),
-    "build_types": Field(dict, values=FLAGS, doc="BUILD_TYPE name -> extra flags"),
+    "build_types": Field(dict, values=FLAGS, default={}, doc="BUILD_TYPE name -> extra flags"),
     "optimized_kernel_dir": Field(dict, schema={
-        "default": Field(str), "allowed": str_list(),
+        "default": Field(str, default="", doc="OPTIMIZED_KERNEL_DIR when none is given"),
+        "allowed": str_list("the kernel dirs accepted (absent: any)", default=None),
     }),
     "tflm_target_dir": Field(str, doc="TFLM folder whose files replace the core's (the Makefile's TARGET dir)"),
     "glue": str_list("our sources that replace TFLM files of the same name, relative to the target file"),
@@ -69,44 +77,134 @@ SCHEMA: Schema = {
     "startup": str_list("our sources linked into every program, relative to the target file"),
     "linker_script": Field(str, doc="linker script relative to the target file (may use {vars})"),
     "runner": Field(dict, schema={
-        "kind": Field(str, choices=RUNNER_KINDS, required=True),
+        "kind": Field(str, choices=RUNNER_KINDS, required=True, default="none"),
         "command": str_list("argv with {program}; for kind: command"),
-        "tool": Field(str, doc="executable the runner needs, checked before running"),
-        "install": Field(str, doc="how to get the runner's tool"),
-        "timeout": Field(int, doc="seconds before a hung program is killed"),
+        "tool": Field(str, default="", doc="executable the runner needs, checked before running"),
+        "install": Field(str, default="", doc="how to get the runner's tool"),
+        "timeout": Field(int, default=300, doc="seconds before a hung program is killed"),
     }),
-    "goals": Field(list, items=Field(str, choices=GOALS), doc="what the target can build"),
+    "goals": Field(list, items=Field(str, choices=GOALS), default=("library",), doc="what the target can build"),
     "project_kinds": str_list("project templates the target can produce"),
-    "exclude_tests": Field(dict, values=str, doc="test name -> why it is skipped on this target"),
-    "exclude_examples": Field(dict, values=str, doc="example name -> why"),
-    "vars": Field(dict, values=str, doc="values for {name} in flags"),
+    "exclude_tests": Field(dict, values=str, default={}, doc="test name -> why it is skipped on this target"),
+    "exclude_examples": Field(dict, values=str, default={}, doc="example name -> why"),
+    "vars": Field(dict, values=str, default={}, doc="values for {name} in flags"),
 }
 
 # Keys whose lists are extended by a child target instead of replaced.
 _APPENDING = {"flags", "glue", "startup", "headers"}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Flags:
+    """Compiler and linker flags of one kind each (``flags:``, an arch's, a build type's)."""
+
+    common: tuple[str, ...]
+    c: tuple[str, ...]
+    cxx: tuple[str, ...]
+    asm: tuple[str, ...]
+    link: tuple[str, ...]
+    defines: tuple[str, ...]
+    remove_defines: tuple[str, ...]
+    libs: tuple[str, ...]
+    include_dirs: tuple[str, ...]
+
+    @staticmethod
+    def parse(data: Mapping[str, Any] | None) -> "Flags":
+        return Flags(**with_defaults(data, FLAGS))
+
+
+# The tools of each compiler family, when a target does not name its own.
+FAMILY_TOOLS = {
+    "gcc": {"cc": "gcc", "cxx": "g++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
+    "clang": {"cc": "clang", "cxx": "clang++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
+}
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    family: str
+    prefix: str
+    cc: str
+    cxx: str
+    ar: str
+    objcopy: str
+    size: str
+    min_version: str
+    install: str
+
+    def tool_names(self, family: str) -> dict[str, str]:
+        """cc, cxx, ar, objcopy, size for compiler ``family`` (without the prefix): the family's
+        names, replaced by the target's own where it names them for its own family."""
+        names = dict(FAMILY_TOOLS[family])
+        if family == self.family:
+            names.update({k: getattr(self, k) for k in names if getattr(self, k)})
+        return names
+
+    def install_hint(self, family: str | None = None) -> str:
+        return self.install or f"install {self.prefix}{self.tool_names(family or self.family)['cxx']}"
+
+
+@dataclass(frozen=True)
+class Optimization:
+    core: str
+    kernel: str
+    third_party_kernel: str
+
+
+@dataclass(frozen=True)
+class KernelDirs:
+    default: str
+    allowed: tuple[str, ...] | None  # None: any kernel dir of the TFLM tree
+
+
+@dataclass(frozen=True)
+class Runner:
+    kind: str
+    command: tuple[str, ...]
+    tool: str
+    install: str
+    timeout: int
+
+
+def _typed(cls: Any, data: Mapping[str, Any]) -> Any:
+    return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class Target:
-    """A fully merged target, for one TARGET_ARCH."""
+    """A fully merged target, for one TARGET_ARCH, with every default applied."""
 
     name: str
     arch: str
     file: Path
-    data: dict[str, Any]
     lineage: tuple[str, ...]
-    vars: dict[str, str] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.data.get(key)
-        return default if value is None else value
+    vars: Mapping[str, str]
+    description: str
+    host: bool
+    allowed_arches: tuple[str, ...]  # empty: any
+    toolchain: Toolchain
+    own_flags: Flags  # the target's flags then its arch's, before {vars} are substituted
+    optimization: Optimization
+    build_types: Mapping[str, Flags]
+    kernel_dirs: KernelDirs
+    tflm_target_dir: str
+    glue: tuple[Path, ...]
+    headers: tuple[str, ...]
+    startup: tuple[Path, ...]
+    linker_script: Path | None
+    runner: Runner
+    goals: tuple[str, ...]
+    project_kinds: tuple[str, ...]
+    exclude_tests: Mapping[str, str]
+    exclude_examples: Mapping[str, str]
 
     def flags(self, kind: str) -> list[str]:
         """Target flags then arch flags of one kind, with {vars} substituted."""
-        merged = list(self.data.get("flags", {}).get(kind) or [])
-        arch = (self.data.get("arches") or {}).get(self.arch) or {}
-        merged += list((arch.get("flags") or {}).get(kind) or [])
-        return [self.expand(item) for item in merged]
+        return [self.expand(item) for item in getattr(self.own_flags, kind)]
+
+    def build_type_flags(self, build_type: str) -> Flags:
+        """The extra flags of BUILD_TYPE (none for a build type the target does not name)."""
+        return self.build_types.get(build_type) or Flags.parse(None)
 
     def expand(self, text: str) -> str:
         try:
@@ -115,27 +213,13 @@ class Target:
             raise ConfigError(f"unknown variable {{{exc.args[0]}}} in {text!r}", file=self.file,
                               choices=sorted(self.vars), fix="define it under 'vars:' of the target or arch") from None
 
-    @property
-    def goals(self) -> list[str]:
-        return list(self.get("goals", ["library"]))
-
-    @property
-    def is_host(self) -> bool:
-        return bool(self.get("host", False))
-
     def runner_argv(self) -> tuple[list[str], int]:
         """How a program runs (argv with ``{program}``; empty when it cannot run) and the timeout."""
-        runner = self.get("runner") or {"kind": "none"}
-        timeout = int(runner.get("timeout") or 300)
-        if runner["kind"] == "host":
-            return ["{program}"], timeout
-        if runner["kind"] == "command":
-            return [self.expand(a) if "{program}" not in a else a for a in runner["command"]], timeout
-        return [], timeout
-
-    def relpath(self, item: str) -> Path:
-        """A path from a target file (glue, linker script), relative to the file that declared it."""
-        return self.data["_dirs"].get(item, self.file.parent) / self.expand(item)
+        if self.runner.kind == "host":
+            return ["{program}"], self.runner.timeout
+        if self.runner.kind == "command":
+            return [self.expand(a) if "{program}" not in a else a for a in self.runner.command], self.runner.timeout
+        return [], self.runner.timeout
 
 
 class TargetRegistry:
@@ -191,19 +275,44 @@ class TargetRegistry:
         path = self.folder / f"{name}.yaml"
         if not path.is_file() or self._load_raw(name).get("abstract"):
             raise unknown_choice("TARGET", name, self.names())
-        data, lineage = self._merged(name, ())
-        arch_spec = data.get("arch") or {"default": "host"}
-        chosen = arch or arch_spec["default"]
+        merged, lineage = self._merged(name, ())
+        dirs = merged.pop("_dirs")
+        data = with_defaults(merged, SCHEMA)
+        chosen = arch or data["arch"]["default"]
         if chosen == "host":
             chosen = host_arch()
-        allowed = list(arch_spec.get("allowed") or [])
+        allowed = list(data["arch"]["allowed"])
         if allowed and chosen not in allowed:
             raise unknown_choice(f"TARGET_ARCH for TARGET={name}", chosen, allowed, file=path)
-        variables = {**(data.get("vars") or {})}
-        variables.update(((data.get("arches") or {}).get(chosen) or {}).get("vars") or {})
+        arch_data = with_defaults(data["arches"].get(chosen), ARCH)
+        variables = {**data["vars"], **arch_data["vars"]}
         variables.setdefault("arch", chosen)
         variables.setdefault("target", name)
-        return Target(name=name, arch=chosen, file=path, data=data, lineage=lineage, vars=variables)
+        own, of_arch = with_defaults(data["flags"], FLAGS), with_defaults(arch_data["flags"], FLAGS)
+        flags = Flags(**{k: tuple(own[k]) + tuple(of_arch[k]) for k in FLAGS})
+
+        def located(item: str) -> Path:
+            """A path from a target file (glue, linker script), relative to the file that declared it."""
+            try:
+                return dirs.get(item, path.parent) / item.format(**variables)
+            except KeyError as exc:
+                raise ConfigError(f"unknown variable {{{exc.args[0]}}} in {item!r}", file=path,
+                                  choices=sorted(variables), fix="define it under 'vars:' of the target or arch") from None
+
+        return Target(
+            name=name, arch=chosen, file=path, lineage=lineage, vars=variables,
+            description=data["description"], host=data["host"], allowed_arches=tuple(allowed),
+            toolchain=_typed(Toolchain, data["toolchain"]), own_flags=flags,
+            optimization=_typed(Optimization, data["optimization"]),
+            build_types={k: Flags.parse(v) for k, v in data["build_types"].items()},
+            kernel_dirs=_typed(KernelDirs, data["optimized_kernel_dir"]),
+            tflm_target_dir=data["tflm_target_dir"] or f"tensorflow/lite/micro/{name}",
+            glue=tuple(located(g) for g in data["glue"]), headers=tuple(data["headers"]),
+            startup=tuple(located(s) for s in data["startup"]),
+            linker_script=located(data["linker_script"]) if data["linker_script"] else None,
+            runner=_typed(Runner, data["runner"]), goals=tuple(data["goals"]),
+            project_kinds=tuple(data["project_kinds"]), exclude_tests=data["exclude_tests"],
+            exclude_examples=data["exclude_examples"])
 
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any], key_path: str = "") -> dict[str, Any]:

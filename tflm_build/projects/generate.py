@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence, cast
 
 from ..errors import ConfigError, unknown_choice
+from ..files import write_atomic
 from ..build.goals import GoalName, Goals, goal_name, list_goal
 from ..model.schema import Field, Schema, validate
 from ..scons_tools.project_files import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
@@ -130,7 +131,7 @@ def load_kind(name: str) -> Kind:
 def declare(build: Any, goals: Goals) -> None:
     """Add the generate_/list_ goals of every example and kind; declare the requested ones."""
     target = build.target
-    kinds = list(target.get("project_kinds") or []) if "projects" in target.goals else []
+    kinds = list(target.project_kinds) if "projects" in target.goals else []
     examples = sorted({s.example for s in build.sources_of.values() if s.example})
     names: dict[str, tuple[str, str, bool]] = {}
     for example in examples:
@@ -189,7 +190,7 @@ def _targets_producing(kind: str) -> list[str]:
     from ..model.targets import TargetRegistry
 
     registry = TargetRegistry(TARGETS)
-    return [n for n in registry.names() if kind in (registry.load(n, None).get("project_kinds") or [])]
+    return [n for n in registry.names() if kind in registry.load(n, None).project_kinds]
 
 
 # ---- the plan of one project ---------------------------------------------------------------------
@@ -289,11 +290,11 @@ class ProjectBuilder:
         """The library selection, re-made when a tag of the kind chose other kernels (TAGS=CMSIS)."""
         from ..fetch.pins import TFLM, load_dependencies, needed
         from ..build.dependencies import resolve_dependencies
-        from ..model.sources import check_kernel_dir, select_library
+        from ..model.sources import check_kernel_dir
 
         build, target = self.build, self.build.target
         kernel_dir = self.kernel_dir or None
-        if kernel_dir == (build.config["OPTIMIZED_KERNEL_DIR"] or None):
+        if kernel_dir == build.configuration.kernel_dir:
             # The build's own selection; its dependency roots are in the order deps.needed() names them.
             names = [n for n in needed(load_dependencies(THIRD_PARTY), target.lineage, kernel_dir)
                      if n != TFLM]
@@ -303,11 +304,7 @@ class ProjectBuilder:
         check_kernel_dir(build.tflm, kernel_dir or "")
         found, third_party = resolve_dependencies(REPO, build.config, target, kernel_dir)
         deps = {name: root for name, root in found.items() if name != TFLM}
-        library = select_library(build.rules, build.tflm, build_type=build.config["BUILD_TYPE"],
-                                 target_dir=target.get("tflm_target_dir") or f"tensorflow/lite/micro/{target.name}",
-                                 glue=[target.relpath(g) for g in target.get("glue", [])],
-                                 kernel_dir=kernel_dir, co_processor=build.config["CO_PROCESSOR"] or None,
-                                 extra_headers=target.get("headers", []), third_party=third_party)
+        library = build.configuration.library(build.rules, build.tflm, third_party, kernel_dir)
         return library, deps, [(kernel_dir or "").upper(), *third_party.defines]
 
     # -- files --
@@ -348,9 +345,9 @@ class ProjectBuilder:
                 files[dest] = Entry(dest, how, source, f"{stem}.h")
             app.append(_join(self.kind.example_dir, stem + ".cc"))
             inputs.append(source)
-        startup = [self._copy_ours(build.target.relpath(s), files, inputs) for s in build.target.get("startup", [])]
-        script = build.target.get("linker_script")
-        linker_script = self._copy_ours(build.target.relpath(script), files, inputs) if script else None
+        startup = [self._copy_ours(s, files, inputs) for s in build.target.startup]
+        script = build.target.linker_script
+        linker_script = self._copy_ours(script, files, inputs) if script else None
         generated = {_stem(i) + ".h" for i in program.generator_inputs}
         include_dirs = self._include_dirs(library.third_party.include_dirs)
         declared = [tflm / h for h in library.headers] + list(library.third_party.headers) \
@@ -417,14 +414,11 @@ class ProjectBuilder:
 
     def _context(self, groups: Mapping[str, list[str]], app: list[str], startup: list[str],
                  linker_script: str | None, include_dirs: Sequence[Path], files: list[str]) -> dict[str, Any]:
-        build, target, env, kind = self.build, self.build.target, self.build.env, self.kind
-
-        opt = env["TFLM_OPT"]
+        build, target, flags, kind = self.build, self.build.target, self.build.flags, self.kind
+        opt = target.optimization
         lib_dir, ex_dir = kind.library_dir, kind.example_dir
-        spec = target.get("toolchain") or {}
-        family = build.toolchain
-        defaults = {"gcc": ("gcc", "g++"), "clang": ("clang", "clang++")}[family]
-        same_family = family == spec.get("family", "gcc")
+        spec = target.toolchain
+        tools = spec.tool_names(build.toolchain)
         runner, _ = target.runner_argv()
         deps = [{"name": n, "version": d.version, "license": d.license, "url": d.url,
                  "files": [_join(lib_dir, f"third_party/{n}/{f}") for f in d.build.license_files
@@ -439,26 +433,25 @@ class ProjectBuilder:
             "kind": kind.name,
             "target": target.name,
             "arch": target.arch,
-            "target_description": target.get("description"),
+            "target_description": target.description,
             "tags": self.tags,
             "config": build.gen.name,
             "build_type": build.config["BUILD_TYPE"],
             "kernel_dir": self.kernel_dir,
             "tflm_version": _dependency("tflite_micro").version,
             "toolchain": {
-                "prefix": spec.get("prefix") or "",
-                "cc": (spec.get("cc") if same_family else None) or defaults[0],
-                "cxx": (spec.get("cxx") if same_family else None) or defaults[1],
-                "cross": bool(spec.get("prefix")),
-                "install": spec.get("install") or "",
+                "prefix": spec.prefix,
+                "cc": tools["cc"],
+                "cxx": tools["cxx"],
+                "cross": bool(spec.prefix),
+                "install": spec.install,
             },
             "flags": {
-                "common": list(env["CCFLAGS"]), "c": list(env["CFLAGS"]), "cxx": list(env["CXXFLAGS"]),
-                "link": list(env["LINKFLAGS"]), "libs": list(env["LIBS"]),
-                "core_opt": opt.get("core", "-Os"), "kernel_opt": opt.get("kernel", "-O2"),
-                "third_party_kernel_opt": opt.get("third_party_kernel", "-O2"),
+                "common": list(flags.common), "c": list(flags.c), "cxx": list(flags.cxx),
+                "link": list(flags.link), "libs": list(flags.libs),
+                "core_opt": opt.core, "kernel_opt": opt.kernel, "third_party_kernel_opt": opt.third_party_kernel,
             },
-            "defines": [_define_text(d) for d in env["CPPDEFINES"]] + [d for d in self.extra_defines if d],
+            "defines": [_define_text(d) for d in flags.defines] + [d for d in self.extra_defines if d],
             "library": {
                 "dir": lib_dir,
                 **{k: [_strip(lib_dir, p) for p in v] for k, v in groups.items()},
@@ -576,11 +569,10 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _define_text(define: Any) -> str:
-    """A CPPDEFINES item as NAME or NAME=value, the shell escapes of the target YAML removed."""
-    if isinstance(define, tuple):
-        return f"{define[0]}={str(define[1]).replace(chr(92) + chr(34), chr(34))}"
-    return str(define)
+def _define_text(define: str) -> str:
+    """A define as NAME or NAME=value, the shell escapes of the target YAML removed."""
+    name, sep, value = define.partition("=")
+    return f"{name}={value.replace(chr(92) + chr(34), chr(34))}" if sep else define
 
 
 def _cmake_quote(text: str) -> str:
@@ -665,9 +657,7 @@ class _IncludeScanner:
                     todo.append(hit)
         if self.dirty:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
-            tmp.write_text(json.dumps(self.cache))
-            tmp.replace(self.cache_path)
+            write_atomic(self.cache_path, json.dumps(self.cache))
         return [Path(p) for p in found]
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from SCons.Action import Action
 
+from ..files import write_atomic
+
 _COMS = {".c": "$CCCOM", ".cc": "$CXXCOM", ".cpp": "$CXXCOM", ".cxx": "$CXXCOM", ".S": "$ASPPCOM", ".s": "$ASCOM"}
 # Construction variables that must not reach the database (they do not change what is compiled).
 _NEUTRAL = {"TFLM_LAUNCHER": "", "TFLM_DIAG_FLAGS": ""}
@@ -57,10 +59,7 @@ class Recorder:
         text = json.dumps(self.database(), indent=1) + "\n"
         if self.path.exists() and self.path.read_text() == text:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.tmp")
-        temp.write_text(text)
-        temp.replace(self.path)
+        write_atomic(self.path, text)
 
     def write_if_built(self) -> None:
         """At exit: refresh the database when this run compiled something or it is missing."""

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from SCons.Action import Action
 
 from ..build import cc_arrays
+from ..files import write_atomic
 
 COPY, ARRAY_CC, ARRAY_H, TEXT, REWRITE = "copy", "array_cc", "array_h", "text", "rewrite"
 _INCLUDE = re.compile(rb'^([ \t]*#[ \t]*include[ \t]*[<"])([^>"\n]+)([>"])', re.M)
@@ -153,9 +154,7 @@ def write(plan: Plan) -> tuple[int, int]:
         path.unlink(missing_ok=True)
         _prune_empty(path.parent, plan.folder)
     record = {e.dest: [e.signature(), *(_stat(plan.folder / e.dest) or [])] for e in plan.entries}
-    tmp = plan.manifest.with_name(plan.manifest.name + ".tmp")
-    tmp.write_text(json.dumps({"version": _MANIFEST_VERSION, "files": record}, indent=0, sort_keys=True))
-    tmp.replace(plan.manifest)
+    write_atomic(plan.manifest, json.dumps({"version": _MANIFEST_VERSION, "files": record}, indent=0, sort_keys=True))
     return len(todo), len(stale)
 
 

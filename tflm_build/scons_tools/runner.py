@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from SCons.Action import Action
 
 from ..errors import ConfigError
+from ..files import write_atomic
 
 
 def run(argv: Sequence[str], timeout: int, expected: Sequence[str], echo: bool) -> tuple[bool, str, str]:
@@ -57,10 +58,7 @@ def _action(target: list[Any], source: list[Any], env: Any) -> int:
     ok, output, reason = run(argv, int(env["TFLM_RUN_TIMEOUT"]), env["TFLM_RUN_EXPECT"], bool(env["TFLM_RUN_ECHO"]))
     log = Path(str(target[0]))
     if ok:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        tmp = log.with_name(log.name + ".tmp")
-        tmp.write_text(output)
-        tmp.replace(log)
+        write_atomic(log, output)
         print(f"PASS  {name} ({reason})")
         return 0
     if log.exists():
@@ -93,16 +91,16 @@ def check_tool(target: Any, runs: bool) -> None:
     Only when such a goal is requested: building the library or binaries of a
     QEMU target needs no QEMU.
     """
-    runner = target.get("runner") or {}
-    if runner.get("kind") != "command":
+    runner = target.runner
+    if runner.kind != "command":
         return
     if not runs:
         return
-    tool = target.expand(runner.get("tool") or runner["command"][0])
+    tool = target.expand(runner.tool or runner.command[0])
     if shutil.which(tool) is None:
         raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
                           file=target.file, key="runner.tool",
-                          fix=(runner.get("install") or f"install {tool}")
+                          fix=(runner.install or f"install {tool}")
                           + "; or build without running (the program or <program>_bin goals)")
 
 

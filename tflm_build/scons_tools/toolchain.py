@@ -14,12 +14,6 @@ from typing import Any
 
 from ..errors import ConfigError
 
-_TOOLS = {
-    "gcc": {"cc": "gcc", "cxx": "g++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
-    "clang": {"cc": "clang", "cxx": "clang++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
-}
-
-
 def _version(compiler: str) -> str:
     out = subprocess.run([compiler, "-dumpversion"], capture_output=True, text=True, check=False).stdout.strip()
     return out or "0"
@@ -41,12 +35,10 @@ def _find(name: str, root: str) -> str | None:
 
 def resolve(target: Any, family: str, toolchain_root: str) -> dict[str, str]:
     """Full paths of cc, cxx, ar, objcopy, size for ``target`` with compiler ``family``."""
-    spec = target.get("toolchain", {}) or {}
-    prefix = spec.get("prefix") or ""
-    names = dict(_TOOLS[family])
-    if family == spec.get("family", "gcc"):
-        names.update({k: spec[k] for k in ("cc", "cxx", "ar", "objcopy", "size") if spec.get(k)})
-    install = spec.get("install") or f"install {prefix}{names['cxx']}"
+    spec = target.toolchain
+    prefix = spec.prefix
+    names = spec.tool_names(family)
+    install = spec.install_hint(family)
     tools: dict[str, str] = {}
     for role, name in names.items():
         found = _find(prefix + name, toolchain_root) or (None if prefix or role in ("cc", "cxx") else _find(name, ""))
@@ -56,10 +48,10 @@ def resolve(target: Any, family: str, toolchain_root: str) -> dict[str, str]:
                               key="toolchain", file=target.file,
                               fix=f"{install}; or set TOOLCHAIN_ROOT=<folder with bin/{prefix + name}>")
         tools[role] = found
-    minimum = spec.get("min_version")
+    minimum = spec.min_version
     if minimum:
         have = _version(tools["cxx"])
-        if family == spec.get("family", "gcc") and _as_tuple(have) < _as_tuple(minimum):
+        if family == spec.family and _as_tuple(have) < _as_tuple(minimum):
             raise ConfigError(f"{tools['cxx']} is version {have}; TARGET={target.name} needs {minimum} or newer",
                               file=target.file, key="toolchain.min_version",
                               fix=f"{install}; or set TOOLCHAIN_ROOT= to a newer toolchain")
