@@ -53,10 +53,6 @@ class GoalName:
     kind: str = ""
     needs: str | None = None  # what the target must serve (its `goals:`): library, binaries, run, tests
 
-    @property
-    def names_program(self) -> bool:
-        return bool(self.subject) and self.family not in ("project", "project_files")
-
 
 def parse(goal: str) -> GoalName:
     """What a goal name means; a path (``gen/.../foo.o``) is the family ``file``."""
@@ -92,9 +88,6 @@ class Goals(dict[str, str]):
 
     def asked_for(self, family: str, subject: str) -> bool:
         return any(g.family == family and g.subject == subject for g in self.requested)
-
-    def requested_of(self, family: str) -> list[GoalName]:
-        return [g for g in self.requested if g.family == family]
 
 
 class Extension(Protocol):

@@ -441,7 +441,7 @@ def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], 
         ex_programs = [p for p in ex.programs(target.lineage)]
         srcs = sorted({s for p in ex_programs for s in p.sources})
         gen_srcs = sorted({str(gen / "genfiles" / (_stem(i) + ".cc")) for p in ex_programs for i in p.generator_inputs})
-        hdrs = ex.headers + sorted({str(gen / "genfiles" / (_stem(i) + ".h")) for p in ex_programs
+        hdrs = list(ex.headers) + sorted({str(gen / "genfiles" / (_stem(i) + ".h")) for p in ex_programs
                                      for i in p.generator_inputs})
         list_goal(env, f"list_{example}_example_sources", srcs + gen_srcs)
         list_goal(env, f"list_{example}_example_headers", hdrs)

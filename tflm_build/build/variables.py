@@ -7,7 +7,6 @@ at once with the valid choices.
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +123,3 @@ def check_tflm_root(path: str) -> Path:
         raise ConfigError(f"TFLM_ROOT={path} is not a TFLM tree (no tensorflow/lite/micro/micro_interpreter.h)",
                           key="TFLM_ROOT", fix="point TFLM_ROOT at the top folder of a tflite-micro checkout")
     return root.resolve()
-
-
-def env_path(name: str, config: Config, environ: Mapping[str, str] = os.environ) -> str:
-    """A dependency folder variable from the command line, else the environment."""
-    return config.dep_dirs.get(name) or environ.get(name, "")

@@ -145,8 +145,8 @@ def _examples(ns: argparse.Namespace) -> int:
 
     registry = ExampleRegistry(EXAMPLES)
     for example in registry.all():
-        programs = ", ".join(example.data["programs"])
-        print(f"{example.name:<20} {example.data['description']}\n{'':<20} programs: {programs}")
+        programs = ", ".join(example.program_specs)
+        print(f"{example.name:<20} {example.description}\n{'':<20} programs: {programs}")
     return 0
 
 

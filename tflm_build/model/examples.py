@@ -8,13 +8,13 @@ test, as in the Makefile), their sources and the generator inputs that become
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, unknown_choice
-from .schema import Field, Schema, str_list, validate
-from .yamlio import LocDict, load_yaml
+from .schema import Field, Schema, str_list, validate, with_defaults
+from .yamlio import load_yaml
 
 _OVERRIDE: Schema = {
     "exclude": Field(str, doc="why this target cannot build the example"),
@@ -25,105 +25,147 @@ _OVERRIDE: Schema = {
 
 _PROGRAM: Schema = {
     "sources": str_list("C/C++ sources", required=True),
-    "generator_inputs": str_list("files turned into C arrays; default: the example's"),
-    "expected_output": str_list("lines a run must print; default: the example's"),
-    "targets": Field(dict, values=_OVERRIDE, doc="per-target overrides for this program"),
+    "generator_inputs": str_list("files turned into C arrays; default: the example's", default=None),
+    "expected_output": str_list("lines a run must print; default: the example's", default=None),
+    "targets": Field(dict, values=_OVERRIDE, default={}, doc="per-target overrides for this program"),
 }
 
 SCHEMA: Schema = {
     "description": Field(str, required=True),
-    "root": Field(str, choices=("tflm", "here"), doc="tflm: paths are in the TFLM tree; here: next to this file"),
-    "dir": Field(str, doc="folder the paths below are relative to"),
+    "root": Field(str, choices=("tflm", "here"), default="here",
+                  doc="tflm: paths are in the TFLM tree; here: next to this file"),
+    "dir": Field(str, default="", doc="folder the paths below are relative to"),
     "headers": str_list("headers, for listing and project export"),
     "generator_inputs": str_list(".tflite/.bmp/.wav/.csv files turned into C arrays"),
     "defines": str_list(),
     "include_dirs": str_list("extra include folders, relative like the sources"),
     "expected_output": str_list("lines every run must print (the pass string is added for tests)"),
     "programs": Field(dict, required=True, values=_PROGRAM),
-    "targets": Field(dict, values=_OVERRIDE, doc="per-target overrides for every program"),
+    "targets": Field(dict, values=_OVERRIDE, default={}, doc="per-target overrides for every program"),
 }
 
 
-@dataclass
+@dataclass(frozen=True)
+class Override:
+    """What one target changes for an example or one of its programs."""
+
+    exclude: str | None
+    sources: tuple[str, ...]
+    defines: tuple[str, ...]
+    generator_inputs: tuple[str, ...]
+
+    @staticmethod
+    def parse(data: Mapping[str, Any]) -> "Override":
+        return Override(**with_defaults(data, _OVERRIDE))
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    """A program as its example's YAML declares it (before a target's overrides)."""
+
+    sources: tuple[str, ...]
+    generator_inputs: tuple[str, ...] | None  # None: the example's
+    expected_output: tuple[str, ...] | None  # None: the example's
+    targets: Mapping[str, Override]
+
+
+@dataclass(frozen=True)
 class Program:
-    """One binary of an example: the goals <name>, <name>_bin, run_<name> or test_<name>."""
+    """One binary of an example for one target: the goals <name>, <name>_bin, run_<name> or test_<name>."""
 
     name: str
     example: "Example"
-    sources: list[str]
-    generator_inputs: list[str]
-    expected_output: list[str]
-    defines: list[str] = field(default_factory=list)
+    sources: tuple[str, ...]  # relative to the example's base
+    generator_inputs: tuple[str, ...]
+    expected_output: tuple[str, ...]
+    defines: tuple[str, ...]
 
     @property
     def is_test(self) -> bool:
         return "_test" in self.name
 
 
-@dataclass
+@dataclass(frozen=True)
 class Example:
-    """A loaded example; paths are relative to ``base`` (TFLM root or the app's folder)."""
+    """A loaded example, parsed once; paths are relative to ``base`` (TFLM root or the app's folder)."""
 
     name: str
     file: Path
-    data: LocDict
+    description: str
     base_kind: str  # "tflm" or "here"
+    dir: str
+    headers: tuple[str, ...]  # relative to the base
+    include_dirs: tuple[str, ...]  # relative to the base
+    generator_inputs: tuple[str, ...]
+    defines: tuple[str, ...]
+    expected_output: tuple[str, ...]
+    program_specs: Mapping[str, ProgramSpec]
+    targets: Mapping[str, Override]
 
     def base(self, tflm_root: Path) -> Path:
         return tflm_root if self.base_kind == "tflm" else self.file.parent
 
     def rel(self, path: str) -> str:
         """A path of the YAML as a path relative to the base (``dir`` joined, normalised)."""
-        joined = os.path.normpath(os.path.join(self.data.get("dir") or "", path)).replace(os.sep, "/")
-        if joined.startswith("../") or os.path.isabs(joined):
-            raise ConfigError(f"path '{path}' leaves the example's root", file=self.file,
-                              fix="keep example files inside the TFLM tree (root: tflm) or next to the YAML")
-        return joined
-
-    @property
-    def headers(self) -> list[str]:
-        return [self.rel(h) for h in self.data.get("headers") or []]
-
-    @property
-    def include_dirs(self) -> list[str]:
-        return [self.rel(h) for h in self.data.get("include_dirs") or []]
+        return _rel(self.file, self.dir, path)
 
     def excluded_on(self, lineage: tuple[str, ...], target_excludes: Mapping[str, str] | None = None) -> str | None:
         """Why the example cannot be built on a target (its own file first, then the target's)."""
         for target in lineage:  # the most specific target that says anything wins
-            over = (self.data.get("targets") or {}).get(target)
-            if over is not None and "exclude" in over:
-                return over["exclude"]
+            over = self.targets.get(target)
+            if over is not None and over.exclude is not None:
+                return over.exclude
         return (target_excludes or {}).get(self.name)
 
     def programs(self, lineage: tuple[str, ...]) -> list[Program]:
         """The programs for a target (first name in ``lineage`` is the target itself)."""
         result = []
-        default_inputs = self.data.get("generator_inputs") or []
-        default_expect = self.data.get("expected_output") or []
-        for name, spec in self.data["programs"].items():
-            sources = list(spec["sources"])
-            inputs = list(spec.get("generator_inputs") or default_inputs)
-            defines = list(self.data.get("defines") or [])
+        for name, spec in self.program_specs.items():
+            sources = list(spec.sources)
+            inputs = list(spec.generator_inputs if spec.generator_inputs is not None else self.generator_inputs)
+            defines = list(self.defines)
             skip = None
-            for level in (self.data.get("targets") or {}, spec.get("targets") or {}):
+            for level in (self.targets, spec.targets):
                 for target in reversed(lineage):
-                    over = level.get(target) or {}
-                    skip = over.get("exclude") or skip
-                    sources += over.get("sources") or []
-                    inputs += over.get("generator_inputs") or []
-                    defines += over.get("defines") or []
+                    over = level.get(target)
+                    if over is None:
+                        continue
+                    skip = over.exclude or skip
+                    sources += over.sources
+                    inputs += over.generator_inputs
+                    defines += over.defines
             if skip:
                 continue
-            result.append(Program(name, self, [self.rel(s) for s in sources], [self.rel(i) for i in inputs],
-                                  list(spec.get("expected_output") or default_expect), defines))
+            expected = spec.expected_output if spec.expected_output is not None else self.expected_output
+            result.append(Program(name, self, tuple(self.rel(s) for s in sources), tuple(self.rel(i) for i in inputs),
+                                  tuple(expected), tuple(defines)))
         return result
 
 
+def _rel(file: Path, folder: str, path: str) -> str:
+    joined = os.path.normpath(os.path.join(folder, path)).replace(os.sep, "/")
+    if joined.startswith("../") or os.path.isabs(joined):
+        raise ConfigError(f"path '{path}' leaves the example's root", file=file,
+                          fix="keep example files inside the TFLM tree (root: tflm) or next to the YAML")
+    return joined
+
+
 def load_example(path: Path, name: str | None = None) -> Example:
-    data = load_yaml(path)
-    validate(data, SCHEMA)
-    return Example(name or path.stem, path, data, data.get("root") or "here")
+    """Load, validate and parse one example (or app) YAML."""
+    raw = load_yaml(path)
+    validate(raw, SCHEMA)
+    data = with_defaults(raw, SCHEMA)
+    specs = {}
+    for program, spec in data["programs"].items():
+        spec = with_defaults(spec, _PROGRAM)
+        specs[program] = ProgramSpec(spec["sources"], spec["generator_inputs"], spec["expected_output"],
+                                     {t: Override.parse(o) for t, o in spec["targets"].items()})
+    return Example(name=name or path.stem, file=path, description=data["description"], base_kind=data["root"],
+                   dir=data["dir"], headers=tuple(_rel(path, data["dir"], h) for h in data["headers"]),
+                   include_dirs=tuple(_rel(path, data["dir"], d) for d in data["include_dirs"]),
+                   generator_inputs=data["generator_inputs"], defines=data["defines"],
+                   expected_output=data["expected_output"], program_specs=specs,
+                   targets={t: Override.parse(o) for t, o in data["targets"].items()})
 
 
 class ExampleRegistry:

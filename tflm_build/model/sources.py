@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import ConfigError
+from ..errors import unknown_choice
 from .schema import Field, Schema, str_list, validate
 from .yamlio import load_yaml
 
@@ -127,7 +127,6 @@ def select_library(rules: Mapping[str, Any], root: Path, *, build_type: str, tar
                    glue: Sequence[Path], kernel_dir: str | None, co_processor: str | None,
                    extra_headers: Sequence[str], third_party: ThirdParty) -> Library:
     """The Makefile's MICROLITE_CC_SRCS / MICROLITE_CC_KERNEL_SRCS / MICROLITE_CC_HDRS."""
-    core = kernels = None
     lib_rules = rules["library"]
     core = specialize(collect(root, lib_rules["core"], build_type), root, target_dir)
     by_name = {p.name: p for p in glue}
@@ -156,7 +155,6 @@ def check_kernel_dir(root: Path, name: str) -> None:
     base = root / "tensorflow/lite/micro/kernels"
     if not (base / name).is_dir():
         choices = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name not in {"testdata"})
-        from ..errors import unknown_choice
         raise unknown_choice("OPTIMIZED_KERNEL_DIR", name, choices)
 
 
@@ -194,7 +192,3 @@ def select_tests(rules: Mapping[str, Any], root: Path, build_type: str, skip: Ma
             sources += list(more.get("sources") or [])
             tests.append(TestProgram(name, sources, list(more.get("generator_inputs") or [])))
     return tests
-
-
-def unknown_rule(path: Path, message: str) -> ConfigError:
-    return ConfigError(message, file=path)

@@ -282,7 +282,7 @@ class ProjectBuilder:
             self.values.update((kind.data.get("tags") or {}).get(tag) or {})
         self.kernel_dir = self.values.get("kernel_dir") or build.config["OPTIMIZED_KERNEL_DIR"]
         self.library, self.deps, self.extra_defines = self._library()
-        self.roots = _Roots(build.tflm, self.example.data.get("dir") or "", self.program.base, self.deps,
+        self.roots = _Roots(build.tflm, self.example.dir, self.program.base, self.deps,
                             kind.library_dir, kind.example_dir)
         self.specialise = _Specialiser(self.tags + [build.target.name, build.target.arch])
 
@@ -427,7 +427,7 @@ class ProjectBuilder:
         inc = [self.roots.dest(d) for d in include_dirs[:-1]]  # the last one is the example's base
         return {
             "example": self.example.name,
-            "description": self.example.data["description"],
+            "description": self.example.description,
             "program": self.program.name,
             "expected_output": list(self.program_expected()),
             "kind": kind.name,

@@ -15,10 +15,6 @@ def _build(target: list[Any], source: list[Any], env: Any) -> int:
     return 0
 
 
-def _emit(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
-    return target, source
-
-
 # One Action for every call: SCons fingerprints a Python action's bytecode when it is
 # created, which is the dominant start-up cost when done per node.
 _ACTION = Action(_build, "$TFLM_GEN_COMSTR")
@@ -28,8 +24,7 @@ def generate(env: Any, **_: Any) -> None:
     def tflm_cc_arrays(env: Any, genfiles: str, relpath: str, source: Any) -> list[Any]:
         """Generate <genfiles>/<relpath stem>_model_data.cc/.h; returns [cc, h] nodes."""
         stem = cc_arrays.output_stem(relpath)
-        action = _ACTION
-        return env.Command([f"{genfiles}/{stem}.cc", f"{genfiles}/{stem}.h"], source, action,
+        return env.Command([f"{genfiles}/{stem}.cc", f"{genfiles}/{stem}.h"], source, _ACTION,
                            TFLM_CCARRAY_HEADER=f"{stem}.h")
 
     env.AddMethod(tflm_cc_arrays, "TflmCcArrays")
