@@ -119,15 +119,12 @@ def _main() -> None:
 
     from SCons.Script import DefaultEnvironment, Environment
 
-    from ..scons_tools import toolchain
-
     DefaultEnvironment(tools=[])  # SCons makes one for its own lookups; without tools it costs nothing
 
-    compiles = bool({"library", "binaries"} & set(target.goals))
-    tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
+    compiles = bool({"library", "binaries"} & set(target.goals)) and not help_requested
     gen = configuration.gen
     flags = configuration.compile_flags(tflm, third_party)
-    env = _environment(Environment, configuration, flags, tools, tflm)
+    env = _environment(Environment, configuration, flags, compiles, tflm)
     _invalidate_scans_on_include_change(env, gen)
     build = Build(env, config, target, tflm, gen, family, rules, configuration=configuration, flags=flags,
                   examples=examples, facts=FactCache(configuration.gen_root / ".facts.json"), roots=roots)
@@ -183,21 +180,21 @@ def _set_scons_options(goals: Goals) -> None:
     SetOption("implicit_cache", 1)
 
 
-def _environment(Environment: Any, configuration: Configuration, flags: CompileFlags,
-                 tools: dict[str, str] | None, tflm: Path) -> Any:
-    from ..scons_tools import cache, compiledb, genfiles, output, runner, toolchain
+def _environment(Environment: Any, configuration: Configuration, flags: CompileFlags, compiles: bool,
+                 tflm: Path) -> Any:
+    from ..scons_tools import cache, compiledb, genfiles, output, runner, toolchain, tool
 
     config, gen = configuration.variables, configuration.gen
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
+    # Ours read their settings from the TFLM_* construction variables, set before any tool runs.
     c_tools = ["clang", "clangxx"] if configuration.toolchain == "clang" else ["gcc", "g++"]
-    env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas"])
-    toolchain.generate(env, tools)
-    genfiles.generate(env)
-    runner.generate(env)
-    # extension: environment tools (output lines, caches, launchers) are generated here.
-    output.generate(env, verbose=config.flag("V"), gen=gen, tflm=tflm)
-    cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
-    compiledb.generate(env, gen=gen)
+    ours = [toolchain] if compiles else []
+    ours += [genfiles, runner, output, cache, compiledb]
+    env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas", *map(tool, ours)],
+                      TFLM_TARGET=configuration.target, TFLM_TOOLCHAIN=configuration.toolchain,
+                      TFLM_TOOLCHAIN_ROOT=config["TOOLCHAIN_ROOT"], TFLM_VERBOSE=config.flag("V"),
+                      TFLM_GEN=str(gen), TFLM_TREE=str(tflm), TFLM_CACHE_DIR=config["CACHE_DIR"],
+                      TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"])
     env.Decider("content-timestamp")
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.

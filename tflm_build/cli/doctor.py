@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..fetch.download import default_cache_dir
+from ..fetch.download import Settings
 from ..scons_tools.cache import ENV_VAR as OBJECT_CACHE_VAR, LAUNCHERS
 from ..model.targets import Target, TargetRegistry
 
@@ -139,7 +139,7 @@ def doctor(repo: Path, out: Callable[[str], None]) -> int:
             out(f"{line}   [{name}]")
             if tool.path is None:
                 missing.append(tool)
-                host_ok = host_ok and not target.is_host
+                host_ok = host_ok and not target.host
     out("Compiler launchers (COMPILER_LAUNCHER=):")
     for name, install in LAUNCHERS.items():
         out(find(name, install).line)
@@ -152,8 +152,7 @@ def doctor(repo: Path, out: Callable[[str], None]) -> int:
         if tool.path is None:
             missing.append(tool)
     out("Caches:")
-    downloads = Path(os.environ["TFLM_BUILD_CACHE"]).expanduser() if os.environ.get("TFLM_BUILD_CACHE") \
-        else default_cache_dir(os.environ)
+    downloads = Settings.from_env(repo, os.environ, {}).cache_dir  # where the fetcher itself looks
     out(_cache_line("downloads (TFLM_BUILD_CACHE)", downloads, ""))
     objects = os.environ.get(OBJECT_CACHE_VAR)
     out(_cache_line(f"objects ({OBJECT_CACHE_VAR})", Path(objects).expanduser() if objects else None,

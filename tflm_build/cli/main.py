@@ -151,11 +151,11 @@ def _examples(ns: argparse.Namespace) -> int:
 
 
 def _ci(ns: argparse.Namespace) -> int:
-    from ..ci import matrix as ci
+    from ..ci import emit, run
 
     matrix = Path(ns.matrix)
     if ns.emit:
-        path = ci.emit(ns.emit, matrix, ns.shards, Path(ns.output) if ns.output else None)
+        path = emit.emit(ns.emit, matrix, ns.shards, Path(ns.output) if ns.output else None)
         print(f"tflm-build ci: wrote {path} ({ns.shards} shard{'s' if ns.shards > 1 else ''})")
         return 0
     _, variables = _split(ns.items)
@@ -163,7 +163,7 @@ def _ci(ns: argparse.Namespace) -> int:
         variables["CACHE_DIR"] = ns.cache_dir
     if ns.launcher:
         variables["COMPILER_LAUNCHER"] = ns.launcher
-    return ci.run(matrix, Path(ns.out), ns.shard, ns.parallel, _absolute(variables), scons_argv)
+    return run.run(matrix, Path(ns.out), ns.shard, ns.parallel, _absolute(variables), scons_argv)
 
 
 def _doctor(ns: argparse.Namespace) -> int:

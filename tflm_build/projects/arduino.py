@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
-from .generate import Arrangement, ProjectBuilder
+from .generate import ProjectBuilder
+from .kinds import Arrangement
 from ..scons_tools.project_files import ARRAY_CC, ARRAY_H, COPY, REWRITE, Entry
 
 GLUE = ("debug_log.cc", "micro_time.cc")  # library sources the templates replace, by file name

@@ -27,7 +27,6 @@ every example would cost a second of parsing on the real tree for nothing.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import posixpath
@@ -36,93 +35,14 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence, cast
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ConfigError, unknown_choice
-from ..files import write_atomic
 from ..build.goals import GoalName, Goals, goal_name, list_goal
-from ..model.schema import Field, Schema, validate
 from ..scons_tools.project_files import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
-from ..model.yamlio import load_yaml
 from ..resources import REPO, TARGETS, TEMPLATES, THIRD_PARTY
-
-COMMON = "_common"
-KIND_FILE = "kind.yaml"
-_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"\n]+)[>"]', re.M)
-_C_SOURCES = (".c", ".cc", ".cpp", ".S", ".s")
-
-KIND_SCHEMA: Schema = {
-    "description": Field(str, required=True, doc="one line: what the project builds with"),
-    "library_dir": Field(str, doc="folder of TFLM, third-party code and glue inside the project (default: top)"),
-    "example_dir": Field(str, doc="folder of the example, its model data and startup code (default: top)"),
-    "only_if": Field(dict, values=str, doc="template -> context key; the file is written only when that key is true"),
-    "tags": Field(dict, values=Field(dict, values=str), doc="TAGS this kind understands -> context values they set"),
-    "defaults": Field(dict, values=str, doc="context values before any tag sets them"),
-    "module": Field(str, doc="tflm_build module whose arrange() renames and rewrites files (what templates cannot do)"),
-}
-
-
-@dataclass
-class Arrangement:
-    """What a kind's module returns: the files it renamed or rewrote, and values for its templates."""
-
-    files: dict[str, Entry]  # the whole plan afterwards: project path -> how the file is made
-    renames: dict[str, str] = field(default_factory=dict)  # old project path -> new (source lists follow)
-    context: dict[str, Any] = field(default_factory=dict)  # the templates see it as {{ <kind>.<key> }}
-
-    def follow(self, paths: Iterable[str]) -> list[str]:
-        """Project paths after the renames, without the files the module dropped."""
-        return [p for p in (self.renames.get(p, p) for p in paths) if p in self.files]
-
-
-class KindModule(Protocol):
-    def arrange(self, builder: ProjectBuilder, files: Mapping[str, Entry],
-                roles: Mapping[str, Sequence[str]]) -> Arrangement:
-        """Rearrange the plan; ``roles`` maps library / app / startup / linker_script to project paths."""
-        ...
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A project kind: its template folder and layout."""
-
-    name: str
-    folder: Path
-    data: Mapping[str, Any]
-
-    @property
-    def library_dir(self) -> str:
-        return self.data.get("library_dir") or ""
-
-    @property
-    def example_dir(self) -> str:
-        return self.data.get("example_dir") or ""
-
-    def module(self) -> KindModule | None:
-        """The kind's module (kind.yaml ``module``), or None for a kind made of templates alone."""
-        name = self.data.get("module")
-        return cast(KindModule, importlib.import_module(f"{__package__}.{name}")) if name else None
-
-    def templates(self) -> dict[str, Path]:
-        """Output path -> template, the kind's own overriding _common's."""
-        found: dict[str, Path] = {}
-        for folder in (TEMPLATES / COMMON, self.folder):
-            for path in sorted(folder.rglob("*.j2")):
-                found[path.relative_to(folder).as_posix()[: -len(".j2")]] = path
-        return found
-
-
-def kind_names() -> list[str]:
-    return sorted(p.parent.name for p in TEMPLATES.glob(f"*/{KIND_FILE}") if p.parent.name != COMMON)
-
-
-def load_kind(name: str) -> Kind:
-    path = TEMPLATES / name / KIND_FILE
-    if not path.is_file():
-        raise unknown_choice("project kind", name, kind_names())
-    data = load_yaml(path)
-    validate(data, KIND_SCHEMA)
-    return Kind(name, path.parent, data)
+from .includes import IncludeScanner, resolve_include
+from .kinds import COMMON, Kind, kind_names, load_kind
 
 
 # ---- goals ---------------------------------------------------------------------------------------
@@ -152,9 +72,9 @@ def declare(build: Any, goals: Goals) -> None:
 def _declare_goal(build: Any, goal: str, example: str, kind_name: str, generate: bool) -> None:
     project = ProjectBuilder(build, load_kind(kind_name), example).plan()
     if generate:
-        from ..scons_tools import project_files as tool
+        from ..scons_tools import project_files, tool as scons_tool
 
-        tool.generate(build.env)
+        build.env.Tool(scons_tool(project_files))
         build.env.Alias(goal, build.env.TflmProject(project.plan, project.inputs))
     else:
         list_goal(build.env, goal, sorted(e.dest for e in project.plan.entries), sep="\n")
@@ -354,7 +274,7 @@ class ProjectBuilder:
             + [program.base / h for h in self.example.headers]
         scan_roots = [tflm, program.base, *self.deps.values()]
         planned = {Path(e.source) for e in files.values() if e.how == COPY}
-        self._scanner, self._scan_dirs = _IncludeScanner(build.gen / "prj" / ".includes.json"), include_dirs
+        self._scanner, self._scan_dirs = IncludeScanner(build.gen / "prj" / ".includes.json"), include_dirs
         self._resolved: dict[tuple[str, str | None], Path | None] = {}
         for path in self._scanner.closure(
                 [*planned, *(p for p in declared if p.is_file())], include_dirs, scan_roots, generated):
@@ -488,7 +408,7 @@ class ProjectBuilder:
         for name, local in [(q, True) for q in quoted] + [(a, False) for a in angled]:
             key = (name, str(path.parent) if local else None)
             if key not in self._resolved:
-                hit = _resolve(name, key[1], [str(d) for d in self._scan_dirs])
+                hit = resolve_include(name, key[1], [str(d) for d in self._scan_dirs])
                 self._resolved[key] = Path(hit) if hit is not None else None
             found.append((name, local, self._resolved[key]))
         return found
@@ -585,86 +505,3 @@ def _cmake_quote(text: str) -> str:
 def _dependency(name: str) -> Any:
     from ..fetch.pins import load_dependencies
     return load_dependencies(THIRD_PARTY)[name]
-
-
-class _IncludeScanner:
-    """The ``#include`` closure of the project's files, so no header the sources need is left out.
-
-    Conditional includes are followed too (a superset is harmless); names that resolve
-    nowhere in the known trees are system headers.  Each file's include list is cached
-    by (mtime, size) in ``gen/<config>/prj/.includes.json``, so an unchanged tree costs
-    one stat per file.
-    """
-
-    def __init__(self, cache: Path) -> None:
-        self.cache_path = cache
-        try:
-            self.cache: dict[str, list[Any]] = json.loads(cache.read_text())
-        except (FileNotFoundError, ValueError):
-            self.cache = {}
-        self.dirty = False
-
-    def includes(self, path: Path | str) -> tuple[list[str], list[str]]:
-        """The quoted and the angled ``#include`` names of a file ([] for a file that is not there)."""
-        key = str(path)
-        try:
-            st = os.stat(key)
-        except OSError:
-            return [], []
-        hit = self.cache.get(key)
-        if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
-            return hit[2], hit[3]
-        with open(key, "rb") as stream:
-            text = stream.read()
-        quoted: list[str] = []
-        angled: list[str] = []
-        for match in _INCLUDE.finditer(text):
-            line_start = text.rfind(b"\n", 0, match.start()) + 1
-            bracket = text[line_start:match.end()].rstrip()[-1:]
-            (angled if bracket == b">" else quoted).append(match.group(1).decode(errors="replace").strip())
-        self.cache[key] = [st.st_mtime_ns, st.st_size, quoted, angled]
-        self.dirty = True
-        return quoted, angled
-
-    def closure(self, start: Iterable[Path], include_dirs: Sequence[Path], roots: Sequence[Path],
-                generated: set[str]) -> list[Path]:
-        """Every file reachable from ``start`` by includes inside ``roots``.  Paths are plain strings
-        inside the loop: it runs for every file of a project on each regeneration."""
-        dirs = [str(d) for d in include_dirs]
-        tops = tuple(str(r).rstrip(os.sep) + os.sep for r in roots)
-        seen: set[str] = set()
-        todo = [str(p) for p in start]
-        found: list[str] = []
-        resolved: dict[tuple[str, str | None], str | None] = {}  # most names are included many times
-        while todo:
-            path = todo.pop()
-            if path in seen:
-                continue
-            seen.add(path)
-            found.append(path)
-            if path.endswith((".tflite", ".bmp", ".wav", ".csv")) or not os.path.splitext(path)[1]:
-                continue
-            quoted, angled = self.includes(path)
-            parent = os.path.dirname(path)
-            for name, local in [(q, True) for q in quoted] + [(a, False) for a in angled]:
-                if name in generated:
-                    continue
-                key = (name, parent if local else None)
-                if key not in resolved:
-                    resolved[key] = _resolve(name, key[1], dirs)
-                hit = resolved[key]
-                if hit is not None and hit.startswith(tops):
-                    todo.append(hit)
-        if self.dirty:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.cache_path, json.dumps(self.cache))
-        return [Path(p) for p in found]
-
-
-def _resolve(name: str, local: str | None, include_dirs: Sequence[str]) -> str | None:
-    """The file ``#include name`` names: in the includer's folder (quoted includes) then the include dirs."""
-    for folder in ([local] if local is not None else []) + list(include_dirs):
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return os.path.normpath(candidate)
-    return None

@@ -76,13 +76,13 @@ class Recorder:
 _recorder: Recorder | None = None
 
 
-def generate(env: Any, *, gen: Path, **_: Any) -> None:
-    """Record every object declared from now on; arm the end-of-build refresh."""
+def generate(env: Any) -> None:
+    """Record every object declared from now on into $TFLM_GEN/compile_commands.json; arm the end-of-build refresh."""
     from SCons.Tool import createObjBuilders
     from SCons.Builder import ListEmitter
 
     global _recorder
-    _recorder = Recorder(gen / FILE_NAME)
+    _recorder = Recorder(Path(env["TFLM_GEN"]) / FILE_NAME)
     static_obj, _shared = createObjBuilders(env)
     for suffix in _COMS:
         old = static_obj.emitter.get(suffix)

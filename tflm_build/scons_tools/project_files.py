@@ -202,4 +202,7 @@ def generate(env: Any, **_: Any) -> None:
 
 
 def exists(env: Any) -> bool:
-    return True
+    """Rendering needs jinja2 (a dependency of the package; absent only in a broken install)."""
+    import importlib.util
+
+    return importlib.util.find_spec("jinja2") is not None

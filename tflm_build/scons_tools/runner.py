@@ -110,4 +110,10 @@ def declare(build: Any, goals: Any) -> None:
 
 
 def exists(env: Any) -> bool:
-    return True
+    """Whether the target's programs can run here: a host runner, or its runner's tool on PATH."""
+    target = env.get("TFLM_TARGET")
+    if target is None or target.runner.kind == "none":
+        return False
+    if target.runner.kind == "host":
+        return True
+    return shutil.which(target.expand(target.runner.tool or target.runner.command[0])) is not None

@@ -58,14 +58,19 @@ def resolve(target: Any, family: str, toolchain_root: str) -> dict[str, str]:
     return tools
 
 
-def generate(env: Any, tools: dict[str, str] | None = None, **_: Any) -> None:
-    """Point SCons's C/C++ tools at the resolved toolchain."""
-    if not tools:
-        return
+def generate(env: Any) -> None:
+    """Find the target's compiler ($TFLM_TARGET, $TFLM_TOOLCHAIN, $TFLM_TOOLCHAIN_ROOT) and point SCons's
+    C/C++ tools at it; a missing or too old compiler is a ConfigError saying what to install."""
+    tools = resolve(env["TFLM_TARGET"], env["TFLM_TOOLCHAIN"], env.get("TFLM_TOOLCHAIN_ROOT", ""))
     env.Replace(CC=tools["cc"], CXX=tools["cxx"], LINK=tools["cxx"], AR=tools["ar"],
                 OBJCOPY=tools["objcopy"], SIZE=tools["size"], RANLIB="true",
                 ARFLAGS="rcsD")  # D: deterministic archives, so caches hit across checkouts
 
 
 def exists(env: Any) -> bool:
+    """Whether the target's compiler and binutils are installed (and new enough)."""
+    try:
+        resolve(env["TFLM_TARGET"], env["TFLM_TOOLCHAIN"], env.get("TFLM_TOOLCHAIN_ROOT", ""))
+    except ConfigError:
+        return False
     return True
