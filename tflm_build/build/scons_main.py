@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,8 +18,11 @@ from ..errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
 from ..files import write_atomic
 from .factcache import FactCache
 from .configuration import CompileFlags, Configuration, resolve
-from .goals import SPANNING, Extension, Goals, list_goal, parse
-from .library import LibraryNodes, object_path
+from .goals import Extension, Goals, list_goal, parse
+from .context import Build, ProgramSources
+from .library import LibraryNodes
+from .programs import Programs, cpp_define, model_aware_library, relative_to_cwd, wanted_programs
+from .summary import register_summary
 from ..model.examples import ExampleRegistry, Program, check_app, programs_by_name
 from ..model.sources import TestProgram, check_kernel_dir, load_rules, select_tests
 from ..model.targets import Target, TargetRegistry
@@ -47,44 +49,6 @@ FIXED_GOALS = {
 
 # Goals too many to list one by one in help and error messages ('scons list_tests' names the tests).
 _UNLISTED = ("test", "list", "example_sources", "example_headers", "project_files")
-
-
-@dataclass
-class Build:
-    """Everything main() derives, kept together for the goal declarations."""
-
-    env: Any
-    config: cfg.Config
-    target: Target
-    tflm: Path
-    gen: Path
-    toolchain: str
-    rules: dict[str, Any]
-    configuration: Configuration
-    flags: CompileFlags  # the configuration's flags, as the environment got them
-    unavailable: dict[str, str] = field(default_factory=dict)  # program -> why it cannot be built here
-    examples: ExampleRegistry | None = None
-    library: Any = None  # sources.Library: the selection for this configuration
-    lib: Any = None  # LibraryNodes: the library's objects and archives, declared on demand
-    programs: dict[str, Any] = field(default_factory=dict)  # program name -> its ELF / executable node
-    makers: Any = None  # _Programs: links more programs (size_<program>'s full-library twin)
-    model_aware: dict[str, str] = field(default_factory=dict)  # program -> what its subset library holds
-    facts: Any = None  # FactCache of what model-aware selection read from files
-    sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
-    roots: dict[str, Path] = field(default_factory=dict)  # dependency name -> its (verified) tree root
-
-
-@dataclass(frozen=True)
-class ProgramSources:
-    """What one program compiles: for project generation, size reports and model-aware builds."""
-
-    name: str
-    base: Path  # the TFLM root or the app's folder
-    sources: tuple[str, ...]  # relative to base
-    generator_inputs: tuple[str, ...]  # relative to base
-    defines: tuple[str, ...]
-    example: str | None  # example name, None for a TFLM unit test
-    is_test: bool
 
 
 def main() -> None:
@@ -200,13 +164,13 @@ def _environment(Environment: Any, configuration: Configuration, flags: CompileF
     # entries, and builds of two configurations can run at the same time.
     gen.mkdir(parents=True, exist_ok=True)
     env.SConsignFile(str(gen / ".sconsign"))
-    include = [_relative(p) for p in flags.include_dirs] + [gen / "genfiles"]
+    include = [relative_to_cwd(p) for p in flags.include_dirs] + [gen / "genfiles"]
     env.Replace(
         CCFLAGS=list(flags.common),
         CFLAGS=list(flags.c),
         CXXFLAGS=list(flags.cxx),
         ASFLAGS=[],
-        CPPDEFINES=[_define(d) for d in flags.defines],
+        CPPDEFINES=[cpp_define(d) for d in flags.defines],
         CPPPATH=[str(p) for p in include],
         LINKFLAGS=list(flags.link),
         LIBS=list(flags.libs),
@@ -242,124 +206,11 @@ def _tool_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keep if k in os.environ}
 
 
-def _relative(path: Path) -> Path:
-    """A path inside the working folder as a relative path (stable across checkouts)."""
-    try:
-        return path.resolve().relative_to(Path.cwd())
-    except ValueError:
-        return path
-
-
-def _define(text: str) -> Any:
-    name, sep, value = text.partition("=")
-    return (name, value) if sep else name
-
-
-class _Programs:
-    """Declares program binaries, sharing objects between programs that compile the same file."""
-
-    def __init__(self, build: Build) -> None:
-        self.build = build
-        self.objects: dict[tuple[str, tuple[str, ...]], Any] = {}
-        self.generated: dict[str, list[Any]] = {}
-        opt = build.target.optimization.core
-        self.env = build.env.Clone()
-        self.env.Append(CCFLAGS=[opt])
-
-    def generated_sources(self, base: Path, relpath: str) -> list[Any]:
-        if relpath not in self.generated:
-            genfiles = str(self.build.gen / "genfiles")
-            self.generated[relpath] = self.build.env.TflmCcArrays(genfiles, relpath, str(base / relpath))
-        return self.generated[relpath]
-
-    def object(self, source: Any, obj_rel: str, defines: Sequence[str]) -> Any:
-        key = (obj_rel, tuple(defines))
-        if key not in self.objects:
-            env = self.env
-            folder = "core"
-            if defines:
-                env = self.env.Clone()
-                env.Append(CPPDEFINES=[_define(d) for d in defines])
-                folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
-            self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
-        return self.objects[key]
-
-    def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
-                defines: Sequence[str] = (), lib: Any = None, folder: str = "") -> Any:
-        """Link ``name`` into bin/[folder/]: with ``lib`` (a model-aware subset) or the full library."""
-        objs: list[Any] = []
-        for relpath in inputs:
-            cc = self.generated_sources(base, relpath)[0]
-            objs += self.object(cc, "genfiles/" + str(Path(str(cc)).relative_to(self.build.gen / "genfiles")
-                                                      .with_suffix(".o")), defines)
-        for src in sources:
-            rel = src if base == self.build.tflm else f"app/{src}"
-            objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines)
-        env = self.env
-        extra_link: list[str] = []
-        for path in self.build.target.startup:
-            objs += self.object(str(path), object_path(str(path)), ())
-        script = self.build.target.linker_script
-        binary = str(self.build.gen / "bin" / folder / name)
-        # Every program gets a linker map: size_<program> reads each object's share from it.
-        extra_link.append(f"-Wl,-Map={binary}.map")
-        if script:
-            extra_link.append(f"-T{_relative(script)}")
-        # The library is an explicit source, not a LIBS entry: LIBS are implicit dependencies,
-        # which implicit_cache would keep from the last run (MODEL_AWARE=0 after 1 would link stale).
-        prog = env.Program(binary, [*objs, *(lib or self.build.lib.full())], LIBS=list(env["LIBS"]),
-                           LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
-        env.SideEffect(f"{binary}.map", prog)
-        if script:
-            env.Depends(prog, str(script))
-        return prog
-
-
-def _wanted_programs(goals: Goals) -> Any:
-    """Which programs need SCons nodes this run: those the goals name, or all of them.
-
-    Declaring ~130 programs with their run, bin and size nodes is most of a no-op
-    build's start-up; `scons hello_world_bin` needs one of them.  Every program's
-    goals are still known (help, goal checking); `test`, `build`, file paths and
-    goals of extensions that span programs declare everything.
-    """
-    # Projects and lists need the programs' sources (known without nodes), not their nodes.
-    requested = [g for g in goals.requested if g.family not in ("project", "project_files")]
-    everything = any(g.family in SPANNING or g.goal == "compiledb" for g in requested)
-    cores = {g.subject or g.goal for g in requested}
-
-    def wanted(name: str, example: str | None) -> bool:
-        return everything or name in cores or (example is not None and example in cores) or any(
-            name in g.goal for g in requested)
-
-    return wanted
-
-
-def _model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
-                         inputs: Sequence[str], goals: Goals) -> Any:
-    """A library of the core plus only the kernels this program registers, or None for the full one."""
-    from .model_aware import select
-
-    choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
-                    [base / i for i in inputs], build.facts)
-    requested = any(g.subject == name and g.family in ("program", "bin", "run", "test") for g in goals.requested)
-    if requested:
-        verdict = choice.reason if choice.kernels is not None else f"full library: {choice.reason}"
-        print(f"tflm-build: model-aware {name}: {verdict}", file=sys.stderr)
-        if choice.unregistered:
-            print(f"tflm-build: warning: {name}'s models use {', '.join(choice.unregistered)}, which its "
-                  f"op resolver does not register", file=sys.stderr)
-    if choice.kernels is None:
-        return None
-    build.model_aware[name] = choice.reason
-    return build.lib.subset(name, choice.kernels)
-
-
 def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], tests: list[TestProgram],
                    examples: ExampleRegistry, goals: Goals) -> Goals:
     """Declare every goal of the programs, tests and lists into ``goals``."""
     env, target, gen, tflm = build.env, build.target, build.gen, build.tflm
-    makers = build.makers = _Programs(build)
+    makers = build.makers = Programs(build)
     argv, timeout = target.runner_argv()
     if build.config["TEST_TIMEOUT"]:
         timeout = int(build.config["TEST_TIMEOUT"])
@@ -375,7 +226,7 @@ def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], 
     example_tests: dict[str, list[Any]] = {}
     unavailable: dict[str, str] = build.unavailable
     declared_tests: list[str] = []
-    wanted = _wanted_programs(goals)
+    wanted = wanted_programs(goals)
 
     def add_program(name: str, base: Path, sources: Sequence[str], inputs: Sequence[str], defines: Sequence[str],
                     is_test: bool, expected: Sequence[str], example: str | None) -> None:
@@ -401,7 +252,7 @@ def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], 
             return
         prog_lib = None
         if example and build.config.flag("MODEL_AWARE"):
-            prog_lib = _model_aware_library(build, library, name, base, sources, inputs, goals)
+            prog_lib = model_aware_library(build, library, name, base, sources, inputs, goals)
         prog = makers.program(name, base, sources, inputs, defines, prog_lib)
         build.programs[name] = prog
         binaries.append(prog)
@@ -444,7 +295,7 @@ def _declare_goals(build: Build, library: Any, programs: Mapping[str, Program], 
         list_goal(env, f"list_{example}_example_headers", hdrs)
         goals[f"list_{example}_example_sources"] = f"print the sources of {example}"
         goals[f"list_{example}_example_headers"] = f"print the headers of {example}"
-    _register_summary(test_nodes)
+    register_summary(test_nodes)
     if can_test:
         env.Alias("test", test_nodes)
     else:
@@ -525,31 +376,3 @@ def _declare_help(build: Build, goals: Goals, targets: TargetRegistry, examples:
     build.env.Help("\n".join(lines) + "\n", append=False)  # env.Help: no default environment to set up
 
 
-def _register_summary(test_nodes: list[Any]) -> None:
-    """At exit: 'N passed, N failed' for the tests requested, and exit 1 on build or test failure."""
-    from SCons.Script import BUILD_TARGETS, GetBuildFailures
-    import SCons.Node
-
-    def summary() -> None:
-        failures = GetBuildFailures()
-        requested = {str(t) for t in BUILD_TARGETS}
-        wanted = [n for n in test_nodes if _requested(n, requested)]
-        if wanted:
-            failed = sum(1 for n in wanted if n.get_state() == SCons.Node.failed or not os.path.exists(str(n)))
-            print(f"{len(wanted) - failed} passed, {failed} failed")
-        if failures:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
-
-    atexit.register(summary)
-
-
-def _requested(node: Any, requested: set[str]) -> bool:
-    """Is this test result part of what was asked: `test`, its own goal, or a test_<example> alias?"""
-    import SCons.Node.Alias
-
-    name = os.path.basename(str(node))[: -len(".log")]
-    return "test" in requested or f"test_{name}" in requested or any(
-        r.startswith("test_") and r != f"test_{name}" and node in SCons.Node.Alias.default_ans.lookup(r).children()
-        for r in requested if SCons.Node.Alias.default_ans.lookup(r) is not None)
