@@ -43,7 +43,7 @@ def steps_for(cell: Cell, programs: list[tuple[str, bool]], scons: Callable[[Seq
 
 
 def _project_dir(gen: Path, cell: Cell, kind: str) -> Path:
-    """Where projects.py writes the project: gen/<config>/prj/<example>/<kind>/ (one config per cell GEN_DIR)."""
+    """Where project generation writes the project: gen/<config>/prj/<example>/<kind>/ (one config per cell GEN_DIR)."""
     configs = sorted(p for p in gen.iterdir() if (p / "prj" / cell.example / kind).is_dir()) if gen.is_dir() else []
     return configs[0] / "prj" / cell.example / kind if configs else gen
 

@@ -109,13 +109,13 @@ class Example:
         """A path of the YAML as a path relative to the base (``dir`` joined, normalised)."""
         return _rel(self.file, self.dir, path)
 
-    def excluded_on(self, lineage: tuple[str, ...], target_excludes: Mapping[str, str] | None = None) -> str | None:
+    def excluded_on(self, lineage: tuple[str, ...], target_excludes: Mapping[str, str]) -> str | None:
         """Why the example cannot be built on a target (its own file first, then the target's)."""
         for target in lineage:  # the most specific target that says anything wins
             over = self.targets.get(target)
             if over is not None and over.exclude is not None:
                 return over.exclude
-        return (target_excludes or {}).get(self.name)
+        return target_excludes.get(self.name)
 
     def programs(self, lineage: tuple[str, ...]) -> list[Program]:
         """The programs for a target (first name in ``lineage`` is the target itself)."""
@@ -206,7 +206,7 @@ def check_app(value: str) -> Path:
 
 
 def programs_by_name(examples: list[Example], lineage: tuple[str, ...],
-                     target_excludes: Mapping[str, str] | None = None) -> Mapping[str, Program]:
+                     target_excludes: Mapping[str, str]) -> Mapping[str, Program]:
     """Every program of every example available on a target, by name (names must be unique)."""
     result: dict[str, Program] = {}
     for example in examples:

@@ -1,7 +1,7 @@
 """The ``arduino`` project kind's module: the Arduino library layout its templates cannot make.
 
 arduino-cli compiles every .c, .cpp and .S below a library's ``src/`` with ``-I src`` and nothing
-else on the include path (no -D either), and a sketch's own folder.  So, after projects.py put
+else on the include path (no -D either), and a sketch's own folder.  So, after generate.py put
 TFLM, the dependencies and the glue below ``src/`` in their layout (kind.yaml ``library_dir``):
 
 - C++ sources are renamed .cc -> .cpp (headers keep their names, so includes still match);

@@ -197,9 +197,9 @@ class ProjectBuilder:
         self.example = build.examples.get(example)
         self.program = _main_program([s for s in build.sources_of.values() if s.example == example], example)
         self.tags = build.config["TAGS"].split()
-        self.values = {**(kind.data.get("defaults") or {})}
+        self.values = {**kind.data["defaults"]}
         for tag in self.tags:
-            self.values.update((kind.data.get("tags") or {}).get(tag) or {})
+            self.values.update(kind.data["tags"].get(tag) or {})
         self.kernel_dir = self.values.get("kernel_dir") or build.config["OPTIMIZED_KERNEL_DIR"]
         self.library, self.deps, self.extra_defines = self._library()
         self.roots = _Roots(build.tflm, self.example.dir, self.program.base, self.deps,
@@ -323,7 +323,7 @@ class ProjectBuilder:
         return dirs + list(third_party_dirs) + [self.program.base]
 
     def _warn_unused_tags(self) -> None:
-        understood = set((self.kind.data.get("tags") or {}))
+        understood = set(self.kind.data["tags"])
         for tag in self.tags:
             if tag not in self.specialise.used and tag not in understood:
                 print(f"tflm-build: warning: TAGS: '{tag}' matches no file of the {self.kind.name} project "
@@ -425,7 +425,7 @@ class ProjectBuilder:
                                  trim_blocks=True, lstrip_blocks=True,
                                  bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache)))
         env.filters.update(shquote=shlex.quote, cmake=_cmake_quote, json=json.dumps)
-        only_if = self.kind.data.get("only_if") or {}
+        only_if = self.kind.data["only_if"]
         for template_dest, path in self.kind.templates().items():
             key = only_if.get(template_dest)
             if key is not None and not _truthy(context, key):

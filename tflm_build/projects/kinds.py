@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, cast
 
 from ..errors import unknown_choice
-from ..model.schema import Field, Schema, validate
+from ..model.schema import Field, Schema, validate, with_defaults
 from ..model.yamlio import load_yaml
 from ..resources import TEMPLATES
 from ..scons_tools.project_files import Entry
@@ -21,11 +21,11 @@ KIND_FILE = "kind.yaml"
 
 KIND_SCHEMA: Schema = {
     "description": Field(str, required=True, doc="one line: what the project builds with"),
-    "library_dir": Field(str, doc="folder of TFLM, third-party code and glue inside the project (default: top)"),
-    "example_dir": Field(str, doc="folder of the example, its model data and startup code (default: top)"),
-    "only_if": Field(dict, values=str, doc="template -> context key; the file is written only when that key is true"),
-    "tags": Field(dict, values=Field(dict, values=str), doc="TAGS this kind understands -> context values they set"),
-    "defaults": Field(dict, values=str, doc="context values before any tag sets them"),
+    "library_dir": Field(str, default="", doc="folder of TFLM, third-party code and glue inside the project (default: top)"),
+    "example_dir": Field(str, default="", doc="folder of the example, its model data and startup code (default: top)"),
+    "only_if": Field(dict, values=str, default={}, doc="template -> context key; the file is written only when that key is true"),
+    "tags": Field(dict, values=Field(dict, values=str), default={}, doc="TAGS this kind understands -> context values they set"),
+    "defaults": Field(dict, values=str, default={}, doc="context values before any tag sets them"),
     "module": Field(str, doc="tflm_build module whose arrange() renames and rewrites files (what templates cannot do)"),
 }
 
@@ -60,15 +60,15 @@ class Kind:
 
     @property
     def library_dir(self) -> str:
-        return self.data.get("library_dir") or ""
+        return self.data["library_dir"]
 
     @property
     def example_dir(self) -> str:
-        return self.data.get("example_dir") or ""
+        return self.data["example_dir"]
 
     def module(self) -> KindModule | None:
         """The kind's module (kind.yaml ``module``), or None for a kind made of templates alone."""
-        name = self.data.get("module")
+        name = self.data["module"]
         return cast(KindModule, importlib.import_module(f"{__package__}.{name}")) if name else None
 
     def templates(self) -> dict[str, Path]:
@@ -90,4 +90,4 @@ def load_kind(name: str) -> Kind:
         raise unknown_choice("project kind", name, kind_names())
     data = load_yaml(path)
     validate(data, KIND_SCHEMA)
-    return Kind(name, path.parent, data)
+    return Kind(name, path.parent, with_defaults(data, KIND_SCHEMA))

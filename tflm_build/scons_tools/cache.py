@@ -5,7 +5,7 @@ Its key is the object's path below the repository, the action's signature
 (where SCons writes only the *names* of $TARGET and $SOURCE) and the contents
 of every input, so two checkouts in different folders hit each other's
 entries as long as outputs stay below each repository (the default
-``GEN_DIR=gen``) and include paths stay relative (build.py keeps those inside
+``GEN_DIR=gen``) and include paths stay relative (the build keeps those inside
 the repository relative).
 
 ``COMPILER_LAUNCHER=ccache|sccache|distcc|icecc`` (or a path to one) prefixes
