@@ -15,7 +15,9 @@ Scenarios, each timed for make and scons:
   a warm cache: microlite in a second checkout of tflm-build in another folder
   with the cache filled from the first (make has no object cache: its figure is
   its clean build).
-Prints a Markdown table with the ratios scons/make.  Python writes no bytecode
+``--only noop`` times just the no-op hello_world_bin (after an untimed build of each);
+``--repo DIR`` benchmarks another checkout of tflm-build (e.g. an older version, to compare
+two versions in one run).  Prints a Markdown table with the ratios scons/make.  Python writes no bytecode
 when PYTHONDONTWRITEBYTECODE is set (this sandbox sets it): the benchmark unsets
 it for scons, as a user's shell has it, so start-up is not a recompile of our modules.
 """
@@ -29,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,9 +97,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--make-root", default=os.environ.get("TFLM_MAKE_ROOT"), help="TFLM checkout for make")
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--work", default="/tmp/tflm-bench",
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "tflm-bench"),
                     help="folder for two checkouts of tflm-build and the object cache (wiped)")
     ap.add_argument("--edits-only", action="store_true", help="only the edit scenarios, on existing builds")
+    ap.add_argument("--only", choices=["noop"], help="noop: only the no-op hello_world_bin, after a build of each")
+    ap.add_argument("--repo", type=Path, help="the tflm-build checkout to benchmark (default: this one)")
     args = ap.parse_args()
     if not args.make_root or not os.environ.get("TFLM_ROOT"):
         sys.exit("set TFLM_ROOT (pristine tree for scons) and --make-root / TFLM_MAKE_ROOT (tree for make)")
@@ -109,7 +114,7 @@ def main() -> int:
     first = work / "one" / "tflm-build"
     if not args.edits_only or not first.is_dir():
         shutil.rmtree(work, ignore_errors=True)
-        checkout(first)
+        checkout(first, *([args.repo.resolve()] if args.repo else []))
     gen = first / "gen"
     make = ["make", "-f", MAKEFILE, f"-j{args.jobs}"]
     scons = ["scons", "-C", str(first), "-Q", f"-j{args.jobs}"]
@@ -125,6 +130,12 @@ def main() -> int:
         shutil.rmtree(make_gen, ignore_errors=True)
         shutil.rmtree(gen, ignore_errors=True)
 
+    if args.only == "noop":
+        run([*make, "hello_world_bin"], make_root, env)
+        run([*scons, "hello_world_bin"], first, env)
+        row("no-op hello_world_bin", run([*make, "hello_world_bin"], make_root, env),
+            run([*scons, "hello_world_bin"], first, env))
+        return 0
     if args.edits_only:
         run([*make, "hello_world_bin"], make_root, env)
         run([*scons, "MODEL_AWARE=0", "hello_world_bin"], first, env)

@@ -1,6 +1,6 @@
 """Benchmark (not a test): generating hello_world's project vs TFLM's create_tflm_tree.py, side by side.
 
-    TFLM_MAKE_ROOT=/work/real/tflite-micro TFLM_ROOT=/work/real/tflm FLATBUFFERS_DIR=... \\
+    TFLM_MAKE_ROOT=<tflm checkout for make> TFLM_ROOT=<tflm tree> FLATBUFFERS_DIR=<tree> ... \\
         python bench/project_generation.py [--target linux] [--kind make] [--runs 1]
 
 TFLM_MAKE_ROOT is a TFLM checkout whose Makefile works (downloads populated; the script calls

@@ -1,6 +1,6 @@
 """Benchmark: a clean build of a second checkout in another folder, warm CacheDir vs cold.
 
-    TFLM_ROOT=/work/real/tflm FLATBUFFERS_DIR=... python bench/warm_cache.py [--goal microlite] [-j N]
+    TFLM_ROOT=<tflm tree> FLATBUFFERS_DIR=<tree> ... python bench/warm_cache.py [--goal microlite] [-j N]
 
 Copies this repository twice into a temporary folder (as two checkouts would
 be: different paths, each with its own gen/ and third_party/downloads/), builds
@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def checkout(dest: Path) -> Path:
-    """A copy of the repository's own files, as a fresh checkout has them."""
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns("gen", "downloads", "ci-out", "__pycache__", ".git",
+def checkout(dest: Path, repo: Path = REPO) -> Path:
+    """A copy of the repository's own files (of ``repo``: this one by default), as a fresh checkout has them."""
+    shutil.copytree(repo, dest, ignore=shutil.ignore_patterns("gen", "downloads", "ci-out", "__pycache__", ".git",
                                                               ".pytest_cache", "*.egg-info"))
     return dest
 

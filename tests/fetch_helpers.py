@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-from tflm_build.fetch import Settings
-from tflm_build.treehash import tree_hash
+from tflm_build.fetch.download import Settings
+from tflm_build.fetch.treehash import tree_hash
 
 
 def make_zip(files: dict[str, bytes | str], top: str = "") -> bytes:

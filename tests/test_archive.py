@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fetch_helpers import make_tar, make_zip
-from tflm_build.archive import apply_patch, extract
+from tflm_build.fetch.archive import apply_patch, extract
 from tflm_build.errors import FetchError
-from tflm_build.treehash import hash_digests, tree_hash
+from tflm_build.fetch.treehash import hash_digests, tree_hash
 
 
 def _refused(tmp_path: Path, data: bytes, match: str, **kw: object) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tflm_build.cc_arrays import make_array, output_stem, render
+from tflm_build.build.cc_arrays import make_array, output_stem, render
 from tflm_build.errors import ConfigError
 
 

@@ -11,7 +11,8 @@ import yaml
 
 from conftest import FIXTURE_TREE, fixture_env
 
-from tflm_build import ci, cli
+from tflm_build.ci import matrix as ci
+from tflm_build.cli import main as cli
 
 HAVE_QEMU = shutil.which("arm-none-eabi-g++") is not None and shutil.which("qemu-system-arm") is not None
 

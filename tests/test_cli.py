@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, Fixture, copy_repo, run_scons
 
-from tflm_build import cli
+from tflm_build.cli import main as cli
 
 COMMANDS = ("build", "run", "test", "generate", "size", "clean", "fetch", "deps", "vendor", "targets", "examples",
             "doctor", "ci")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tflm_build.errors import ConfigError
-from tflm_build.size import Share, SizeReport, Sizes
-from tflm_build.size_chart import ROWS, bars, kernel_objects, write_chart
+from tflm_build.build.size import Share, SizeReport, Sizes
+from tflm_build.cli.size_chart import ROWS, bars, kernel_objects, write_chart
 
 REPORT = SizeReport(Path("bin/prog"), Sizes(5000, 300, 700), (
     Share("libtensorflow-microlite.a(conv.o)", Sizes(2000, 0, 0)),

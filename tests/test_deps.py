@@ -11,12 +11,12 @@ from typing import Iterator
 import pytest
 
 from fetch_helpers import files_hash, make_zip, settings, write_dep
-from tflm_build import deps as deps_module
-from tflm_build.depcmds import deps_command, fetch_command, vendor_command
-from tflm_build.deps import TFLM, load_dependencies, needed, parse_dependency
+from tflm_build.fetch import pins as deps_module
+from tflm_build.cli.deps import deps_command, fetch_command, vendor_command
+from tflm_build.fetch.pins import TFLM, load_dependencies, needed, parse_dependency
 from tflm_build.errors import ConfigError
-from tflm_build.fetch import Fetcher, Settings
-from tflm_build.treehash import hash_lines, tree_hash
+from tflm_build.fetch.download import Fetcher, Settings
+from tflm_build.fetch.treehash import hash_lines, tree_hash
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "third_party"

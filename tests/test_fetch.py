@@ -16,11 +16,11 @@ from typing import Iterator
 import pytest
 
 from fetch_helpers import FaultServer, Route, files_hash, leftovers, make_zip, settings, sha256, write_dep
-from tflm_build import deps as deps_module
-from tflm_build import treehash
-from tflm_build.deps import load_dependencies
+from tflm_build.fetch import pins as deps_module
+from tflm_build.fetch import treehash
+from tflm_build.fetch.pins import load_dependencies
 from tflm_build.errors import FetchError
-from tflm_build.fetch import Fetcher, Settings, archive_key, mirror_path
+from tflm_build.fetch.download import Fetcher, Settings, archive_key, mirror_path
 
 FILES = {"include/lib.h": b"int lib(void);\n", "src/lib.c": b"int lib(void) { return 1; }\n", "LICENSE": b"MIT\n"}
 TOP = "lib-1.0"
@@ -442,8 +442,8 @@ def test_two_processes_at_once(tmp_path: Path, server: FaultServer, tree: str) -
         sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
         from pathlib import Path
         from fetch_helpers import settings
-        from tflm_build.deps import load_dependencies
-        from tflm_build.fetch import Fetcher
+        from tflm_build.fetch.pins import load_dependencies
+        from tflm_build.fetch.download import Fetcher
         deps = load_dependencies(Path({str(tmp_path / 'third_party')!r}))
         print(Fetcher(deps, settings(Path({str(root)!r})), log=lambda m: None).ensure("lib"))
         """)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURE_DEPS, Fixture
 
-from tflm_build import flash
+from tflm_build.build import flash
 
 SDK = os.environ.get("AMBIQ_SUITE_SDK_DIR")
 needs_sdk = pytest.mark.skipif(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import FIXTURE_TREE, Fixture, compiled, copy_repo
 
-from tflm_build.targets import host_arch
+from tflm_build.model.targets import host_arch
 
 CONFIG = f"linux_{host_arch()}_default_gcc"
 

@@ -36,13 +36,13 @@ import pytest
 
 from conftest import FIXTURES, REPO, copy_repo, fixture_env, run_scons
 from fetch_helpers import FaultServer, Route, leftovers, make_tar, make_zip, settings, write_dep
-from tflm_build import archive as archive_module
-from tflm_build import deps as deps_module
-from tflm_build.depcmds import fetch_command
-from tflm_build.deps import load_dependencies
+from tflm_build.fetch import archive as archive_module
+from tflm_build.fetch import pins as deps_module
+from tflm_build.cli.deps import fetch_command
+from tflm_build.fetch.pins import load_dependencies
 from tflm_build.errors import FetchError, TflmBuildError, USAGE_EXIT
-from tflm_build.fetch import Fetcher, Settings, archive_key, file_lock
-from tflm_build.treehash import hash_lines, tree_hash
+from tflm_build.fetch.download import Fetcher, Settings, archive_key, file_lock
+from tflm_build.fetch.treehash import hash_lines, tree_hash
 
 TOP = "lib-1.0"
 GOOD = {"include/lib.h": b"int lib(void);\n", "src/lib.c": b"int lib(void) { return 1; }\n"}
@@ -462,7 +462,7 @@ def test_lock_is_per_archive_and_a_waiter_says_what_for(world: World) -> None:
     world.serve(zip_of(dict(GOOD)))
     lock = world.root / "cache" / ".locks" / f"{archive_key(world.url)}.lock"
     script = (f"import sys, time; sys.path.insert(0, {str(REPO)!r})\n"
-              "from pathlib import Path\nfrom tflm_build.fetch import file_lock\n"
+              "from pathlib import Path\nfrom tflm_build.fetch.download import file_lock\n"
               f"with file_lock(Path({str(lock)!r})):\n    print('held', flush=True)\n    sys.stdin.read()\n")
     holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)

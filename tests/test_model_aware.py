@@ -9,9 +9,9 @@ import pytest
 from conftest import FIXTURE_TREE, Fixture, compiled
 from tflite_builder import tiny_tflite
 
-from tflm_build.model_aware import select
-from tflm_build.model_ops import builtin_names, read_model_ops
-from tflm_build.targets import host_arch
+from tflm_build.build.model_aware import select
+from tflm_build.build.model_ops import builtin_names, read_model_ops
+from tflm_build.model.targets import host_arch
 
 RESOLVER = '''// Fixture resolver: the shape of TFLM's MicroMutableOpResolver methods.
 #ifndef FIXTURE_RESOLVER_H_

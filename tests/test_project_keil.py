@@ -26,8 +26,7 @@ import pytest
 from conftest import REPO, Fixture
 from test_projects import PASS, _dfp, _generate, _run, assert_self_contained, needs_arm
 
-from tflm_build.build import runner_argv
-from tflm_build.targets import TargetRegistry
+from tflm_build.model.targets import TargetRegistry
 
 ARCH = "cortex-m4+fp"  # hard float: the device's FPU must reach the compiler
 CONFIG = f"cortex_m_qemu_{ARCH}_default_gcc"
@@ -173,7 +172,7 @@ def test_keil_project_builds_from_its_uvprojx_and_runs_under_qemu(fx: Fixture, t
 
     gcc = copy / "cortex_m_qemu"
     elf = build_from_uvprojx(xml, [gcc / "startup.c"], gcc / "mps2-an386.ld", tmp_path / "obj")
-    argv, _ = runner_argv(TargetRegistry(REPO / "targets").load("cortex_m_qemu", ARCH))
+    argv, _ = TargetRegistry(REPO / "targets").load("cortex_m_qemu", ARCH).runner_argv()
     out = _run([a.replace("{program}", str(elf)) for a in argv], copy, timeout=120)
     assert "-M" in argv and "mps2-an386" in argv
     assert PASS in out and "float model: 23 bytes" in out
@@ -195,7 +194,7 @@ def test_keil_device_of_every_arch_compiles_as_the_target_does() -> None:
                              undefined=jinja2.StrictUndefined)
     registry = TargetRegistry(REPO / "targets")
     generic = registry.load("cortex_m_generic", None)
-    for arch in generic.get("arch")["allowed"]:
+    for arch in generic.allowed_arches:
         dev: Any = env.get_template("device.jinja").make_module({"arch": arch})  # its top-level {% set %}s
         device = Device(dev.core, dev.fpu, bool(dev.dsp), dev.mve, dev.float_abi.removeprefix("-mfloat-abi="))
         target = registry.load("cortex_m_generic", arch)

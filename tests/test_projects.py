@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURE_DEPS, FIXTURE_TREE, REPO, Fixture, copy_repo
 
-from tflm_build.targets import host_arch
+from tflm_build.model.targets import host_arch
 
 HOST = f"linux_{host_arch()}_default_gcc"
 QEMU = "cortex_m_qemu_cortex-m3_default_gcc"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tflm_build.targets import TargetRegistry
+from tflm_build.model.targets import TargetRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ROOT / "targets"
@@ -103,9 +103,8 @@ def build(tmp: Path, arch: str, *defines: str, machine: str | None = None) -> tu
     out.mkdir(parents=True, exist_ok=True)
     (out / "prog.cc").write_text(PROGRAM)
     common = target.flags("common") + ["-Os"] + [f"-D{d}" for d in target.flags("defines")]
-    startup = target.relpath(target.get("startup")[0])
-    script = QEMU_DIR / f"{machine}.ld" if machine != target.vars["machine"] else target.relpath(
-        target.get("linker_script"))
+    startup = target.startup[0]
+    script = QEMU_DIR / f"{machine}.ld" if machine != target.vars["machine"] else target.linker_script
     q = shlex.quote
     _run_shell(" ".join([GCC] + common + target.flags("c") + ["-c", q(str(startup)), "-o", "startup.o"]), out)
     _run_shell(" ".join([GXX, "-std=c++17"] + common + target.flags("cxx") + [f"-D{d}" for d in defines]
@@ -114,7 +113,7 @@ def build(tmp: Path, arch: str, *defines: str, machine: str | None = None) -> tu
                         + [f"-l{lib}" for lib in target.flags("libs")] + ["-o", "prog.elf"]), out)
     elf = out / "prog.elf"
     command = [part.format(**{**target.vars, "machine": machine, "program": str(elf)})
-               for part in target.get("runner")["command"]]
+               for part in target.runner.command]
     return elf, command
 
 
@@ -172,10 +171,10 @@ def test_hang_is_killed_by_timeout(tmp_path: Path) -> None:
 
 def test_every_arch_has_a_machine_and_linker_script() -> None:
     machines = subprocess.run([QEMU, "-M", "help"], capture_output=True, text=True, check=True).stdout
-    for arch in REGISTRY.load("cortex_m_qemu", None).data["arch"]["allowed"]:
+    for arch in REGISTRY.load("cortex_m_qemu", None).allowed_arches:
         target = REGISTRY.load("cortex_m_qemu", arch)
         assert re.search(rf"^{re.escape(target.vars['machine'])}\s", machines, re.M), arch
-        assert target.relpath(target.get("linker_script")).is_file(), arch
+        assert target.linker_script is not None and target.linker_script.is_file(), arch
 
 
 def test_linker_scripts_share_one_body() -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, real_tflm, run_scons
 
-from tflm_build import config as cfg
-from tflm_build.deps import needed
-from tflm_build.deps_glue import make_fetcher
-from tflm_build.targets import TargetRegistry
+from tflm_build.build import variables as cfg
+from tflm_build.fetch.pins import needed
+from tflm_build.build.dependencies import make_fetcher
+from tflm_build.model.targets import TargetRegistry
 
 pytestmark = [pytest.mark.tflm,
               pytest.mark.skipif(real_tflm() is None, reason="skipped: set TFLM_ROOT to a TFLM tree at the pin")]

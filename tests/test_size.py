@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import Fixture
 
-from tflm_build import size
+from tflm_build.build import size
 from tflm_build.errors import ConfigError
-from tflm_build.targets import host_arch
+from tflm_build.model.targets import host_arch
 
 MAP = """\
 Archive member included to satisfy reference by file (symbol)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import FIXTURE_DEPS, FIXTURE_TREE, copy_repo, fixture_env, run_scons
 
-from tflm_build.deps import load_dependencies
-from tflm_build.treehash import tree_hash
+from tflm_build.fetch.pins import load_dependencies
+from tflm_build.fetch.treehash import tree_hash
 
 HOST_DEPS = ("tflite_micro", "flatbuffers", "gemmlowp", "kissfft", "ruy")
 

@@ -5,7 +5,7 @@ Its key is the object's path below the repository, the action's signature
 (where SCons writes only the *names* of $TARGET and $SOURCE) and the contents
 of every input, so two checkouts in different folders hit each other's
 entries as long as outputs stay below each repository (the default
-``GEN_DIR=gen``) and include paths stay relative (build.py keeps those inside
+``GEN_DIR=gen``) and include paths stay relative (the build keeps those inside
 the repository relative).
 
 ``COMPILER_LAUNCHER=ccache|sccache|distcc|icecc`` (or a path to one) prefixes
@@ -82,13 +82,14 @@ def _jobs_given() -> bool:
     return any(w == "-j" or w.startswith(("-j", "--jobs")) for w in words)
 
 
-def generate(env: Any, *, cache: str = "", compiler_launcher: str = "", **_: Any) -> None:
+def generate(env: Any) -> None:
+    """CacheDir from $TFLM_CACHE_DIR (CACHE_DIR=) and the launcher $TFLM_COMPILER_LAUNCHER before each compile."""
     from SCons.Script import GetOption, SetOption
 
-    folder = cache_dir(cache)
+    folder = cache_dir(env.get("TFLM_CACHE_DIR", ""))
     if folder is not None:
         env.CacheDir(str(folder))
-    tool = launcher(compiler_launcher)
+    tool = launcher(env.get("TFLM_COMPILER_LAUNCHER", ""))
     env["TFLM_LAUNCHER"] = tool or ""
     if tool is None:
         return
@@ -102,4 +103,6 @@ def generate(env: Any, *, cache: str = "", compiler_launcher: str = "", **_: Any
 
 
 def exists(env: Any) -> bool:
-    return True
+    """The cache needs nothing; a launcher, when one is asked for, must be installed."""
+    wanted = env.get("TFLM_COMPILER_LAUNCHER", "")
+    return not wanted or shutil.which(wanted) is not None

@@ -23,6 +23,8 @@ from typing import Any
 
 from SCons.Action import Action
 
+from ..files import write_atomic
+
 _COMS = {".c": "$CCCOM", ".cc": "$CXXCOM", ".cpp": "$CXXCOM", ".cxx": "$CXXCOM", ".S": "$ASPPCOM", ".s": "$ASCOM"}
 # Construction variables that must not reach the database (they do not change what is compiled).
 _NEUTRAL = {"TFLM_LAUNCHER": "", "TFLM_DIAG_FLAGS": ""}
@@ -57,10 +59,7 @@ class Recorder:
         text = json.dumps(self.database(), indent=1) + "\n"
         if self.path.exists() and self.path.read_text() == text:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.tmp")
-        temp.write_text(text)
-        temp.replace(self.path)
+        write_atomic(self.path, text)
 
     def write_if_built(self) -> None:
         """At exit: refresh the database when this run compiled something or it is missing."""
@@ -77,13 +76,13 @@ class Recorder:
 _recorder: Recorder | None = None
 
 
-def generate(env: Any, *, gen: Path, **_: Any) -> None:
-    """Record every object declared from now on; arm the end-of-build refresh."""
+def generate(env: Any) -> None:
+    """Record every object declared from now on into $TFLM_GEN/compile_commands.json; arm the end-of-build refresh."""
     from SCons.Tool import createObjBuilders
     from SCons.Builder import ListEmitter
 
     global _recorder
-    _recorder = Recorder(gen / FILE_NAME)
+    _recorder = Recorder(Path(env["TFLM_GEN"]) / FILE_NAME)
     static_obj, _shared = createObjBuilders(env)
     for suffix in _COMS:
         old = static_obj.emitter.get(suffix)
@@ -93,7 +92,7 @@ def generate(env: Any, *, gen: Path, **_: Any) -> None:
 
 
 def declare(build: Any, goals: dict[str, str]) -> None:
-    """The goal ``compiledb``: write the database now (extension hook of build.py)."""
+    """The goal ``compiledb``: write the database now (a build extension, see build.goals.Extension)."""
     recorder = _recorder
     if recorder is None:
         return

@@ -181,10 +181,12 @@ def _goal_names(targets: Iterable[Any]) -> list[str]:
     return [os.path.basename(str(t)) for t in targets]
 
 
-def generate(env: Any, *, verbose: bool, gen: Path, tflm: Path, **_: Any) -> None:
-    """Install the labels, the counter, the capturing spawn and the closing line."""
+def generate(env: Any) -> None:
+    """Install the labels, the counter, the capturing spawn and the closing line ($TFLM_VERBOSE,
+    paths shortened below $TFLM_GEN and $TFLM_TREE)."""
     from SCons.Script import Progress as SconsProgress
 
+    verbose, gen, tflm = bool(env["TFLM_VERBOSE"]), Path(env["TFLM_GEN"]), Path(env["TFLM_TREE"])
     colour = use_colour()
     prefixes = tuple(dict.fromkeys(f"{p}/" for p in (gen, gen.resolve(), tflm, _relative(tflm), Path.cwd())))
     progress = Progress(verbose=verbose, colour=colour, prefixes=prefixes, gen=gen)

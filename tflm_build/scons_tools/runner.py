@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from SCons.Action import Action
 
 from ..errors import ConfigError
+from ..files import write_atomic
 
 
 def run(argv: Sequence[str], timeout: int, expected: Sequence[str], echo: bool) -> tuple[bool, str, str]:
@@ -57,10 +58,7 @@ def _action(target: list[Any], source: list[Any], env: Any) -> int:
     ok, output, reason = run(argv, int(env["TFLM_RUN_TIMEOUT"]), env["TFLM_RUN_EXPECT"], bool(env["TFLM_RUN_ECHO"]))
     log = Path(str(target[0]))
     if ok:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        tmp = log.with_name(log.name + ".tmp")
-        tmp.write_text(output)
-        tmp.replace(log)
+        write_atomic(log, output)
         print(f"PASS  {name} ({reason})")
         return 0
     if log.exists():
@@ -87,31 +85,35 @@ def generate(env: Any, **_: Any) -> None:
     env.AddMethod(tflm_run, "TflmRun")
 
 
-def check_tool(target: Any, requested: Sequence[str]) -> None:
+def check_tool(target: Any, runs: bool) -> None:
     """Refuse run and test goals before any work when the runner's program (e.g. QEMU) is missing.
 
     Only when such a goal is requested: building the library or binaries of a
     QEMU target needs no QEMU.
     """
-    runner = target.get("runner") or {}
-    if runner.get("kind") != "command":
+    runner = target.runner
+    if runner.kind != "command":
         return
-    if not any(goal == "test" or goal.startswith(("run_", "test_")) for goal in requested):
+    if not runs:
         return
-    tool = target.expand(runner.get("tool") or runner["command"][0])
+    tool = target.expand(runner.tool or runner.command[0])
     if shutil.which(tool) is None:
         raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
                           file=target.file, key="runner.tool",
-                          fix=(runner.get("install") or f"install {tool}")
+                          fix=(runner.install or f"install {tool}")
                           + "; or build without running (the program or <program>_bin goals)")
 
 
-def declare(build: Any, goals: dict[str, str]) -> None:
-    """Build extension hook: only the check above (the run and test goals are declared by build.py)."""
-    from SCons.Script import COMMAND_LINE_TARGETS
-
-    check_tool(build.target, COMMAND_LINE_TARGETS)
+def declare(build: Any, goals: Any) -> None:
+    """Build extension hook: only the check above (the run and test goals are declared with the programs)."""
+    check_tool(build.target, goals.asked("all_tests", "test", "run"))
 
 
 def exists(env: Any) -> bool:
-    return True
+    """Whether the target's programs can run here: a host runner, or its runner's tool on PATH."""
+    target = env.get("TFLM_TARGET")
+    if target is None or target.runner.kind == "none":
+        return False
+    if target.runner.kind == "host":
+        return True
+    return shutil.which(target.expand(target.runner.tool or target.runner.command[0])) is not None

@@ -14,12 +14,6 @@ from typing import Any
 
 from ..errors import ConfigError
 
-_TOOLS = {
-    "gcc": {"cc": "gcc", "cxx": "g++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
-    "clang": {"cc": "clang", "cxx": "clang++", "ar": "ar", "objcopy": "objcopy", "size": "size"},
-}
-
-
 def _version(compiler: str) -> str:
     out = subprocess.run([compiler, "-dumpversion"], capture_output=True, text=True, check=False).stdout.strip()
     return out or "0"
@@ -41,12 +35,10 @@ def _find(name: str, root: str) -> str | None:
 
 def resolve(target: Any, family: str, toolchain_root: str) -> dict[str, str]:
     """Full paths of cc, cxx, ar, objcopy, size for ``target`` with compiler ``family``."""
-    spec = target.get("toolchain", {}) or {}
-    prefix = spec.get("prefix") or ""
-    names = dict(_TOOLS[family])
-    if family == spec.get("family", "gcc"):
-        names.update({k: spec[k] for k in ("cc", "cxx", "ar", "objcopy", "size") if spec.get(k)})
-    install = spec.get("install") or f"install {prefix}{names['cxx']}"
+    spec = target.toolchain
+    prefix = spec.prefix
+    names = spec.tool_names(family)
+    install = spec.install_hint(family)
     tools: dict[str, str] = {}
     for role, name in names.items():
         found = _find(prefix + name, toolchain_root) or (None if prefix or role in ("cc", "cxx") else _find(name, ""))
@@ -56,24 +48,29 @@ def resolve(target: Any, family: str, toolchain_root: str) -> dict[str, str]:
                               key="toolchain", file=target.file,
                               fix=f"{install}; or set TOOLCHAIN_ROOT=<folder with bin/{prefix + name}>")
         tools[role] = found
-    minimum = spec.get("min_version")
+    minimum = spec.min_version
     if minimum:
         have = _version(tools["cxx"])
-        if family == spec.get("family", "gcc") and _as_tuple(have) < _as_tuple(minimum):
+        if family == spec.family and _as_tuple(have) < _as_tuple(minimum):
             raise ConfigError(f"{tools['cxx']} is version {have}; TARGET={target.name} needs {minimum} or newer",
                               file=target.file, key="toolchain.min_version",
                               fix=f"{install}; or set TOOLCHAIN_ROOT= to a newer toolchain")
     return tools
 
 
-def generate(env: Any, tools: dict[str, str] | None = None, **_: Any) -> None:
-    """Point SCons's C/C++ tools at the resolved toolchain."""
-    if not tools:
-        return
+def generate(env: Any) -> None:
+    """Find the target's compiler ($TFLM_TARGET, $TFLM_TOOLCHAIN, $TFLM_TOOLCHAIN_ROOT) and point SCons's
+    C/C++ tools at it; a missing or too old compiler is a ConfigError saying what to install."""
+    tools = resolve(env["TFLM_TARGET"], env["TFLM_TOOLCHAIN"], env.get("TFLM_TOOLCHAIN_ROOT", ""))
     env.Replace(CC=tools["cc"], CXX=tools["cxx"], LINK=tools["cxx"], AR=tools["ar"],
                 OBJCOPY=tools["objcopy"], SIZE=tools["size"], RANLIB="true",
                 ARFLAGS="rcsD")  # D: deterministic archives, so caches hit across checkouts
 
 
 def exists(env: Any) -> bool:
+    """Whether the target's compiler and binutils are installed (and new enough)."""
+    try:
+        resolve(env["TFLM_TARGET"], env["TFLM_TOOLCHAIN"], env.get("TFLM_TOOLCHAIN_ROOT", ""))
+    except ConfigError:
+        return False
     return True

@@ -1,0 +1,125 @@
+"""Program nodes: objects shared between programs, generated model data, linking (with a linker map),
+and which programs this run needs at all (a no-op start-up declares only those)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .context import Build
+from .goals import SPANNING, Goals
+from .library import object_path
+
+
+def relative_to_cwd(path: Path) -> Path:
+    """A path inside the working folder as a relative path (stable across checkouts)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def cpp_define(text: str) -> Any:
+    """NAME=VALUE as SCons's CPPDEFINES (name, value) pair; NAME alone as itself."""
+    name, sep, value = text.partition("=")
+    return (name, value) if sep else name
+
+
+class Programs:
+    """Declares program binaries, sharing objects between programs that compile the same file."""
+
+    def __init__(self, build: Build) -> None:
+        self.build = build
+        self.objects: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.generated: dict[str, list[Any]] = {}
+        opt = build.target.optimization.core
+        self.env = build.env.Clone()
+        self.env.Append(CCFLAGS=[opt])
+
+    def generated_sources(self, base: Path, relpath: str) -> list[Any]:
+        if relpath not in self.generated:
+            genfiles = str(self.build.gen / "genfiles")
+            self.generated[relpath] = self.build.env.TflmCcArrays(genfiles, relpath, str(base / relpath))
+        return self.generated[relpath]
+
+    def object(self, source: Any, obj_rel: str, defines: Sequence[str]) -> Any:
+        key = (obj_rel, tuple(defines))
+        if key not in self.objects:
+            env = self.env
+            folder = "core"
+            if defines:
+                env = self.env.Clone()
+                env.Append(CPPDEFINES=[cpp_define(d) for d in defines])
+                folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
+            self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
+        return self.objects[key]
+
+    def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
+                defines: Sequence[str] = (), lib: Any = None, folder: str = "") -> Any:
+        """Link ``name`` into bin/[folder/]: with ``lib`` (a model-aware subset) or the full library."""
+        objs: list[Any] = []
+        for relpath in inputs:
+            cc = self.generated_sources(base, relpath)[0]
+            objs += self.object(cc, "genfiles/" + str(Path(str(cc)).relative_to(self.build.gen / "genfiles")
+                                                      .with_suffix(".o")), defines)
+        for src in sources:
+            rel = src if base == self.build.tflm else f"app/{src}"
+            objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines)
+        env = self.env
+        extra_link: list[str] = []
+        for path in self.build.target.startup:
+            objs += self.object(str(path), object_path(str(path)), ())
+        script = self.build.target.linker_script
+        binary = str(self.build.gen / "bin" / folder / name)
+        # Every program gets a linker map: size_<program> reads each object's share from it.
+        extra_link.append(f"-Wl,-Map={binary}.map")
+        if script:
+            extra_link.append(f"-T{relative_to_cwd(script)}")
+        # The library is an explicit source, not a LIBS entry: LIBS are implicit dependencies,
+        # which implicit_cache would keep from the last run (MODEL_AWARE=0 after 1 would link stale).
+        prog = env.Program(binary, [*objs, *(lib or self.build.lib.full())], LIBS=list(env["LIBS"]),
+                           LINKFLAGS=list(env["LINKFLAGS"]) + extra_link)
+        env.SideEffect(f"{binary}.map", prog)
+        if script:
+            env.Depends(prog, str(script))
+        return prog
+
+
+def wanted_programs(goals: Goals) -> Any:
+    """Which programs need SCons nodes this run: those the goals name, or all of them.
+
+    Declaring ~130 programs with their run, bin and size nodes is most of a no-op
+    build's start-up; `scons hello_world_bin` needs one of them.  Every program's
+    goals are still known (help, goal checking); `test`, `build`, file paths and
+    goals of extensions that span programs declare everything.
+    """
+    # Projects and lists need the programs' sources (known without nodes), not their nodes.
+    requested = [g for g in goals.requested if g.family not in ("project", "project_files")]
+    everything = any(g.family in SPANNING or g.goal == "compiledb" for g in requested)
+    cores = {g.subject or g.goal for g in requested}
+
+    def wanted(name: str, example: str | None) -> bool:
+        return everything or name in cores or (example is not None and example in cores) or any(
+            name in g.goal for g in requested)
+
+    return wanted
+
+
+def model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
+                         inputs: Sequence[str], goals: Goals) -> Any:
+    """A library of the core plus only the kernels this program registers, or None for the full one."""
+    from .model_aware import select
+
+    choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
+                    [base / i for i in inputs], build.facts)
+    requested = any(g.subject == name and g.family in ("program", "bin", "run", "test") for g in goals.requested)
+    if requested:
+        verdict = choice.reason if choice.kernels is not None else f"full library: {choice.reason}"
+        print(f"tflm-build: model-aware {name}: {verdict}", file=sys.stderr)
+        if choice.unregistered:
+            print(f"tflm-build: warning: {name}'s models use {', '.join(choice.unregistered)}, which its "
+                  f"op resolver does not register", file=sys.stderr)
+    if choice.kernels is None:
+        return None
+    build.model_aware[name] = choice.reason
+    return build.lib.subset(name, choice.kernels)

@@ -1,0 +1,2 @@
+"""Build matrices: validation, planning, the parallel runner, reports and CI workflow files.
+"""

@@ -1,0 +1,2 @@
+"""The ``tflm-build`` command and its subcommands (doctor, deps, size charts).
+"""
