@@ -195,13 +195,12 @@ def _set_scons_options(goals: Sequence[str]) -> None:
 
     if GetOption("num_jobs") == 1 and not os.environ.get("SCONSFLAGS", "").count("-j"):
         SetOption("num_jobs", os.cpu_count() or 1)
-    SetOption("max_drift", 1)
     SetOption("implicit_cache", 1)
 
 
 def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
                  tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
-    from .scons_tools import cache, ccarrays, compiledb, output, runner, toolchain
+    from .scons_tools import cache, ccarrays, compiledb, exactsig, output, runner, toolchain
 
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
     c_tools = ["clang", "clangxx"] if family == "clang" else ["gcc", "g++"]
@@ -213,10 +212,10 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     output.generate(env, verbose=config.flag("V"), gen=gen, tflm=tflm)
     cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
     compiledb.generate(env, gen=gen)
-    env.Decider("content-timestamp")
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
     gen.mkdir(parents=True, exist_ok=True)
+    exactsig.generate(env, gen=gen)  # decisions from contents, never from timestamps
     env.SConsignFile(str(gen / ".sconsign"))
     build_type = config["BUILD_TYPE"]
     kinds = ("common", "c", "cxx", "link", "defines", "libs", "include_dirs")
