@@ -200,7 +200,7 @@ def _set_scons_options(goals: Sequence[str]) -> None:
 
 def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
                  tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
-    from .scons_tools import cache, ccarrays, compiledb, exactsig, output, runner, toolchain
+    from .scons_tools import cache, ccarrays, compiledb, exactsig, inflight, output, runner, toolchain
 
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
     c_tools = ["clang", "clangxx"] if family == "clang" else ["gcc", "g++"]
@@ -216,6 +216,7 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     # entries, and builds of two configurations can run at the same time.
     gen.mkdir(parents=True, exist_ok=True)
     exactsig.generate(env, gen=gen)  # decisions from contents, never from timestamps
+    inflight.generate(env, gen=gen, root=Path(config["GEN_DIR"]))  # a killed build's outputs are never trusted
     env.SConsignFile(str(gen / ".sconsign"))
     build_type = config["BUILD_TYPE"]
     kinds = ("common", "c", "cxx", "link", "defines", "libs", "include_dirs")
