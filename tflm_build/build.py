@@ -133,7 +133,7 @@ def _main() -> None:
 
     from SCons.Script import DefaultEnvironment, Environment
 
-    from .scons_tools import toolchain
+    from .scons_tools import reproducible, toolchain
 
     DefaultEnvironment(tools=[])  # SCons makes one for its own lookups; without tools it costs nothing
 
@@ -141,6 +141,7 @@ def _main() -> None:
     tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
     gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
+    reproducible.generate(env, repo=REPO, gen_root=Path(config["GEN_DIR"]), roots=roots)  # no path in any output
     _invalidate_scans_on_include_change(env, gen)
     build = Build(env, config, target, tflm, gen, family, rules, examples=examples,
                   facts=FactCache(Path(config["GEN_DIR"]) / ".facts.json"), roots=roots)
