@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import config as cfg
+from . import guards
 from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
 from .factcache import FactCache
 from .library_nodes import LibraryNodes, object_path
@@ -108,6 +109,7 @@ def _main() -> None:
 
     config = cfg.parse(ARGUMENTS, os.environ, _dep_var_names)
     targets = TargetRegistry(REPO / "targets")
+    guards.check_target_name(config["TARGET"], targets.names)
     target = targets.load(config["TARGET"], config["TARGET_ARCH"] or None)
     family = config["TOOLCHAIN"] or (target.get("toolchain", {}) or {}).get("family", "gcc")
     if family not in ("gcc", "clang"):
@@ -139,7 +141,8 @@ def _main() -> None:
 
     compiles = bool({"library", "binaries"} & set(target.goals))
     tools = toolchain.resolve(target, family, config["TOOLCHAIN_ROOT"]) if compiles and not help_requested else None
-    gen = Path(config["GEN_DIR"]) / config.gen_name(target.name, target.arch, family)
+    guards.check_gen_dir(config["GEN_DIR"], REPO, roots)
+    gen = Path(config["GEN_DIR"]) / guards.check_gen_folder(config.gen_name(target.name, target.arch, family))
     env = _environment(Environment, target, config, family, tools, tflm, third_party, gen)
     reproducible.generate(env, repo=REPO, gen_root=Path(config["GEN_DIR"]), roots=roots)  # no path in any output
     _invalidate_scans_on_include_change(env, gen)

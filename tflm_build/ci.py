@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import guards
 from .config import BUILD_TYPES
 from .errors import ConfigError, unknown_choice
 from .examples import ExampleRegistry
@@ -126,6 +127,7 @@ def load_matrix(path: Path, repo: Path = REPO) -> Matrix:
     if data is None:
         raise ConfigError("the matrix file is empty", file=path, fix="write at least 'targets:' and 'examples:'")
     validate(data, SCHEMA)
+    guards.check_cell_variables(data.get("variables") or {}, data.file)
     targets = TargetRegistry(repo / "targets")
     examples = ExampleRegistry(repo / "examples")
     actions = tuple(data.get("actions") or ("build", "test"))
@@ -425,6 +427,7 @@ def run(matrix_path: Path, out: Path, shard_text: str, parallel: int | None, var
         scons: Callable[[Sequence[str]], list[str]], echo: Callable[[str], None] = print) -> int:
     """The ci command: check the matrix, run this shard's cells, write the reports; 1 if a cell failed."""
     index, count = parse_shard(shard_text)
+    guards.check_cell_variables(variables)
     matrix = load_matrix(matrix_path)
     cells = shard(matrix.cells, index, count)
     cores = os.cpu_count() or 1

@@ -26,7 +26,12 @@ def prefix_maps(repo: Path, gen_root: Path, roots: Mapping[str, Path]) -> list[s
 
 
 def generate(env: Any, *, repo: Path, gen_root: Path, roots: Mapping[str, Path], **_: Any) -> None:
-    env.Append(CCFLAGS=["$(", *prefix_maps(repo, gen_root, roots), "$)"])
+    """Into the compile commands, not CCFLAGS: generated projects copy CCFLAGS and live elsewhere."""
+    from .output import COMPILE_COMS
+
+    env["TFLM_PREFIX_MAPS"] = prefix_maps(repo, gen_root, roots)
+    for com, compiler in COMPILE_COMS:
+        env[com] = env[com].replace(f"{compiler} ", f"{compiler} $( $TFLM_PREFIX_MAPS $) ", 1)
 
 
 def exists(env: Any) -> bool:
