@@ -85,7 +85,8 @@ def _install() -> None:
 
     def journaled_prepare(node: Any) -> None:
         prepare(node)
-        if node.get_state() != SCons.Node.up_to_date and node.is_derived():
+        # Precious outputs (a project's manifest) are kept and updated by their own writer, atomically.
+        if node.get_state() != SCons.Node.up_to_date and node.is_derived() and not node.precious:
             JOURNAL_STATE.start(node)
 
     journaled_prepare.tflm_hooked = True  # type: ignore[attr-defined]
