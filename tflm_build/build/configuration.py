@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..model.sources import Library, ThirdParty, select_library
 from ..model.targets import Optimization, Target, TargetRegistry
+from .guards import check_gen_folder, check_target_name
 from .variables import Config
 
 TOOLCHAINS = ("gcc", "clang")
@@ -82,6 +83,7 @@ class Configuration:
 
 def resolve(variables: Config, targets: TargetRegistry) -> Configuration:
     """Load TARGET (at TARGET_ARCH), check TOOLCHAIN and OPTIMIZED_KERNEL_DIR against it, name the gen folder."""
+    check_target_name(variables["TARGET"], targets.names)
     target = targets.load(variables["TARGET"], variables["TARGET_ARCH"] or None)
     family = variables["TOOLCHAIN"] or target.toolchain.family
     if family not in TOOLCHAINS:
@@ -94,7 +96,7 @@ def resolve(variables: Config, targets: TargetRegistry) -> Configuration:
     return Configuration(variables=resolved, target=target, toolchain=family, kernel_dir=kernel_dir or None,
                          co_processor=resolved["CO_PROCESSOR"] or None, build_type=resolved["BUILD_TYPE"],
                          cc11=resolved.flag("CC_VER11"), gen_root=gen_root,
-                         gen=gen_root / resolved.gen_name(target.name, target.arch, family))
+                         gen=gen_root / check_gen_folder(resolved.gen_name(target.name, target.arch, family)))
 
 
 def check_kernel_dir_allowed(target: Target, kernel_dir: str) -> None:

@@ -1,23 +1,24 @@
-"""Facts derived from files, remembered between runs and keyed by each file's mtime and size.
+"""Facts derived from files, remembered between runs and keyed by each file's stamp.
 
 A no-op build must not re-read the TFLM tree: what model-aware selection
 learns from a kernel file (the Register_ functions it defines, the kernel
 headers it includes) or from a model (its operators) is stored in
-``gen/.facts.json`` and recomputed only for files whose mtime or size changed.
+``gen/.facts.json`` and recomputed for files whose stamp changed or was too
+recent to trust (:mod:`tflm_build.filestamp`).
 """
 from __future__ import annotations
 
 import atexit
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
+from ..filestamp import trusted_stamp
 from ..files import write_atomic
 
 
 class FactCache:
-    """get(file, kind, compute) returns compute(file), cached by (file, kind, mtime, size)."""
+    """get(file, kind, compute) returns compute(file), cached by (file, kind, stamp)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -29,18 +30,15 @@ class FactCache:
         atexit.register(self.save)
 
     def get(self, file: Path, kind: str, compute: Callable[[Path], Any]) -> Any:
-        try:
-            st = os.stat(file)
-        except OSError:
-            return compute(file)
+        stamp = trusted_stamp(file)
         key = f"{kind}:{file}"
-        stamp = [st.st_mtime_ns, st.st_size]
         entry = self.data.get(key)
-        if entry and entry[:2] == stamp:
-            return entry[2]
+        if stamp is not None and entry and entry[0] == list(stamp):
+            return entry[1]
         value = compute(file)
-        self.data[key] = [*stamp, value]
-        self.dirty = True
+        if stamp is not None:
+            self.data[key] = [list(stamp), value]
+            self.dirty = True
         return value
 
     def save(self) -> None:

@@ -17,6 +17,7 @@ from . import variables as cfg
 from ..errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
 from ..files import write_atomic
 from .factcache import FactCache
+from .guards import check_gen_dir
 from .configuration import CompileFlags, Configuration, resolve
 from .goals import Extension, Goals, list_goal, parse
 from .context import Build, ProgramSources
@@ -77,6 +78,7 @@ def _main() -> None:
     from .dependencies import resolve_dependencies
     roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir)
     tflm = roots["tflite_micro"]
+    check_gen_dir(str(configuration.gen_root), REPO, roots)
     rules = load_rules(SOURCES)
     if kernel_dir:
         check_kernel_dir(tflm, kernel_dir)
@@ -88,7 +90,7 @@ def _main() -> None:
     compiles = bool({"library", "binaries"} & set(target.goals)) and not help_requested
     gen = configuration.gen
     flags = configuration.compile_flags(tflm, third_party)
-    env = _environment(Environment, configuration, flags, compiles, tflm)
+    env = _environment(Environment, configuration, flags, compiles, tflm, roots)
     _invalidate_scans_on_include_change(env, gen)
     build = Build(env, config, target, tflm, gen, family, rules, configuration=configuration, flags=flags,
                   examples=examples, facts=FactCache(configuration.gen_root / ".facts.json"), roots=roots)
@@ -140,29 +142,31 @@ def _set_scons_options(goals: Goals) -> None:
 
     if GetOption("num_jobs") == 1 and not os.environ.get("SCONSFLAGS", "").count("-j"):
         SetOption("num_jobs", os.cpu_count() or 1)
-    SetOption("max_drift", 1)
     SetOption("implicit_cache", 1)
 
 
 def _environment(Environment: Any, configuration: Configuration, flags: CompileFlags, compiles: bool,
-                 tflm: Path) -> Any:
-    from ..scons_tools import cache, compiledb, genfiles, output, runner, toolchain, tool
+                 tflm: Path, roots: Mapping[str, Path]) -> Any:
+    from ..scons_tools import cache, compiledb, exactsig, genfiles, inflight, output, reproducible, runner, \
+        toolchain, tool
 
     config, gen = configuration.variables, configuration.gen
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
     # Ours read their settings from the TFLM_* construction variables, set before any tool runs.
     c_tools = ["clang", "clangxx"] if configuration.toolchain == "clang" else ["gcc", "g++"]
     ours = [toolchain] if compiles else []
-    ours += [genfiles, runner, output, cache, compiledb]
+    # exactsig: every decision from contents; inflight: a killed build's outputs are never trusted;
+    # reproducible (after output, whose compile commands it extends): no path in any output.
+    ours += [genfiles, runner, output, reproducible, cache, compiledb, exactsig, inflight]
+    gen.mkdir(parents=True, exist_ok=True)  # before the tools: exactsig and inflight keep their state there
     env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas", *map(tool, ours)],
                       TFLM_TARGET=configuration.target, TFLM_TOOLCHAIN=configuration.toolchain,
                       TFLM_TOOLCHAIN_ROOT=config["TOOLCHAIN_ROOT"], TFLM_VERBOSE=config.flag("V"),
-                      TFLM_GEN=str(gen), TFLM_TREE=str(tflm), TFLM_CACHE_DIR=config["CACHE_DIR"],
+                      TFLM_GEN=str(gen), TFLM_GEN_ROOT=str(configuration.gen_root), TFLM_ROOTS=dict(roots),
+                      TFLM_TREE=str(tflm), TFLM_CACHE_DIR=config["CACHE_DIR"],
                       TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"])
-    env.Decider("content-timestamp")
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
-    gen.mkdir(parents=True, exist_ok=True)
     env.SConsignFile(str(gen / ".sconsign"))
     include = [relative_to_cwd(p) for p in flags.include_dirs] + [gen / "genfiles"]
     env.Replace(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..build.configuration import check_kernel_dir_allowed
+from ..build.guards import check_cell_variables
 from ..build.variables import BUILD_TYPES
 from ..errors import ConfigError, unknown_choice
 from ..model.examples import ExampleRegistry
@@ -122,6 +123,7 @@ def load_matrix(path: Path, repo: Path = REPO) -> Matrix:
     if data is None:
         raise ConfigError("the matrix file is empty", file=path, fix="write at least 'targets:' and 'examples:'")
     validate(data, SCHEMA)
+    check_cell_variables(data.get("variables") or {}, data.file)
     targets = TargetRegistry(repo / "targets")
     examples = ExampleRegistry(repo / "examples")
     actions = tuple(data.get("actions") or ("build", "test"))

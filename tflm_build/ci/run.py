@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..build.guards import check_cell_variables
 from ..errors import ConfigError
 from ..build.goals import goal_name
 from .matrix import Cell, Step, UnitTest, CellResult, Matrix, load_matrix, parse_shard, shard
@@ -152,6 +153,7 @@ def run(matrix_path: Path, out: Path, shard_text: str, parallel: int | None, var
         scons: Callable[[Sequence[str]], list[str]], echo: Callable[[str], None] = print) -> int:
     """The ci command: check the matrix, run this shard's cells, write the reports; 1 if a cell failed."""
     index, count = parse_shard(shard_text)
+    check_cell_variables(variables)
     matrix = load_matrix(matrix_path)
     cells = shard(matrix.cells, index, count)
     cores = os.cpu_count() or 1

@@ -1,4 +1,4 @@
-"""The ``#include`` closure of a project's files, cached by each file's (mtime, size)."""
+"""The ``#include`` closure of a project's files, cached by each file's stamp (:mod:`tflm_build.filestamp`)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..files import write_atomic
+from ..filestamp import trusted_stamp
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"\n]+)[>"]', re.M)
 
@@ -17,7 +18,7 @@ class IncludeScanner:
 
     Conditional includes are followed too (a superset is harmless); names that resolve
     nowhere in the known trees are system headers.  Each file's include list is cached
-    by (mtime, size) in ``gen/<config>/prj/.includes.json``, so an unchanged tree costs
+    by its stamp in ``gen/<config>/prj/.includes.json``, so an unchanged tree costs
     one stat per file.
     """
 
@@ -32,23 +33,24 @@ class IncludeScanner:
     def includes(self, path: Path | str) -> tuple[list[str], list[str]]:
         """The quoted and the angled ``#include`` names of a file ([] for a file that is not there)."""
         key = str(path)
+        stamp = trusted_stamp(key)
+        hit = self.cache.get(key)
+        if stamp is not None and hit and hit[0] == list(stamp):
+            return hit[1], hit[2]
         try:
-            st = os.stat(key)
+            with open(key, "rb") as stream:
+                text = stream.read()
         except OSError:
             return [], []
-        hit = self.cache.get(key)
-        if hit and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
-            return hit[2], hit[3]
-        with open(key, "rb") as stream:
-            text = stream.read()
         quoted: list[str] = []
         angled: list[str] = []
         for match in _INCLUDE.finditer(text):
             line_start = text.rfind(b"\n", 0, match.start()) + 1
             bracket = text[line_start:match.end()].rstrip()[-1:]
             (angled if bracket == b">" else quoted).append(match.group(1).decode(errors="replace").strip())
-        self.cache[key] = [st.st_mtime_ns, st.st_size, quoted, angled]
-        self.dirty = True
+        if stamp is not None:
+            self.cache[key] = [list(stamp), quoted, angled]
+            self.dirty = True
         return quoted, angled
 
     def closure(self, start: Iterable[Path], include_dirs: Sequence[Path], roots: Sequence[Path],

@@ -9,6 +9,12 @@ outputs), then removes the files an earlier generation wrote that no longer
 belong.  Files are written into a staging folder first and moved into place
 only when all of them were produced, so a failure never leaves a half-written
 project; a first generation renames the whole staged folder into place.
+
+The manifest keeps the SHA-256 of every file written.  A file whose bytes
+differ from that (the user edited it), or a file at a generated path that we
+did not write, is never overwritten or removed: it is renamed to
+``<file>.user`` first and a line names it.  ``scons -c generate_..._project``
+removes only the files we wrote and nobody changed, and lists what it kept.
 """
 from __future__ import annotations
 
@@ -25,10 +31,11 @@ from SCons.Action import Action
 
 from ..build import cc_arrays
 from ..files import write_atomic
+from ..filestamp import stamp, trusted_stamp
 
 COPY, ARRAY_CC, ARRAY_H, TEXT, REWRITE = "copy", "array_cc", "array_h", "text", "rewrite"
 _INCLUDE = re.compile(rb'^([ \t]*#[ \t]*include[ \t]*[<"])([^>"\n]+)([>"])', re.M)
-_MANIFEST_VERSION = 1
+_MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,7 @@ class Entry:
         """What the file's content depends on; a different value means rewrite it."""
         if self.how == TEXT:
             return hashlib.sha1(self.text.encode()).hexdigest()
-        st = os.stat(self.source)
-        return f"{st.st_mtime_ns}:{st.st_size}:{self.text}"
+        return f"{_input_stamp(self.source)}:{self.text}"
 
     def content(self) -> bytes | None:
         """The bytes to write, or None for a plain copy of ``source``."""
@@ -89,29 +95,74 @@ class Plan:
         return h.hexdigest()
 
 
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return [st.st_mtime_ns, st.st_size]
+def _input_stamp(path: str) -> str:
+    """An input's stamp; a file written within the racy window is stamped by its content instead."""
+    trusted = trusted_stamp(path)
+    return ":".join(map(str, trusted)) if trusted is not None else "sha256:" + _sha256(Path(path))
 
 
-def load_manifest(plan: Plan) -> dict[str, list[Any]]:
-    """dest -> [signature, mtime_ns, size] as written by the last generation ({} if none)."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the manifest says we wrote at ``dest``: the input signature and the file's hash (and stamp)."""
+
+    signature: str
+    sha256: str
+    stamp: list[int] | None  # trusted stamp taken when the hash was, so an unchanged file is not read again
+
+    def state(self, path: Path) -> str:
+        """'missing', 'ours' (as we wrote it) or 'changed' (edited since)."""
+        current = stamp(path)
+        if current is None:
+            return "missing"
+        if self.stamp is not None and list(current) == self.stamp:
+            return "ours"
+        return "ours" if _sha256(path) == self.sha256 else "changed"
+
+    @staticmethod
+    def of(path: Path, signature: str) -> "Record":
+        trusted = trusted_stamp(path)
+        return Record(signature, _sha256(path), list(trusted) if trusted is not None else None)
+
+
+def load_manifest(plan: Plan) -> dict[str, Record]:
+    """dest -> Record as written by the last generation ({} if none or of another format)."""
     try:
         data = json.loads(plan.manifest.read_text())
-    except (FileNotFoundError, ValueError):
+        if data.get("version") != _MANIFEST_VERSION:
+            return {}
+        return {dest: Record(*rec) for dest, rec in data["files"].items()}
+    except (FileNotFoundError, ValueError, TypeError, KeyError, AttributeError):
         return {}
-    return data.get("files", {}) if data.get("version") == _MANIFEST_VERSION else {}
+
+
+def _save_manifest(plan: Plan, records: dict[str, Record]) -> None:
+    data = {dest: [r.signature, r.sha256, r.stamp] for dest, r in records.items()}
+    write_atomic(plan.manifest, json.dumps({"version": _MANIFEST_VERSION, "files": data}, indent=0, sort_keys=True))
 
 
 def outputs_changed(plan: Plan) -> bool:
-    """True when a generated file was deleted or edited since it was written (SCons cannot see that)."""
+    """True when a generated file was deleted or edited since it was written (SCons cannot see that).
+
+    Files found unchanged get a trusted stamp in the manifest, so the next check reads none of them.
+    """
     old = load_manifest(plan)
     if not old:
         return True
-    return any(_stat(plan.folder / e.dest) != old.get(e.dest, [None])[1:] for e in plan.entries)
+    states = {e.dest: old[e.dest].state(plan.folder / e.dest) if e.dest in old else "missing" for e in plan.entries}
+    if any(state != "ours" for state in states.values()):
+        return True
+    if any(old[d].stamp is None for d in states):
+        _save_manifest(plan, {d: Record.of(plan.folder / d, r.signature) if d in states and r.stamp is None else r
+                              for d, r in old.items()})
+    return False
 
 
 def _produce(entry: Entry, path: Path) -> None:
@@ -123,26 +174,40 @@ def _produce(entry: Entry, path: Path) -> None:
         path.write_bytes(data)
 
 
+def _set_aside(path: Path) -> Path:
+    """Rename a file the user changed (or that we did not write) to <name>.user[.N] and say so."""
+    keep = path.with_name(path.name + ".user")
+    n = 1
+    while keep.exists():
+        keep, n = path.with_name(f"{path.name}.user.{n}"), n + 1
+    os.replace(path, keep)
+    print(f"tflm-build: {path} was changed since it was generated: your version is kept as {keep.name}")
+    return keep
+
+
 def write(plan: Plan) -> tuple[int, int]:
-    """Bring the folder up to date with the plan; returns (files written, files removed)."""
+    """Bring the folder up to date with the plan; returns (files written, files removed).
+
+    A file the user edited (or put where a generated file goes) is never overwritten or
+    removed: it is renamed to ``<file>.user`` first, and a line says so.
+    """
     old = load_manifest(plan)
-    fresh = not plan.folder.exists() or not old
-    todo = [e for e in plan.entries
-            if fresh or old.get(e.dest, [None])[0] != e.signature()
-            or _stat(plan.folder / e.dest) != old[e.dest][1:]]
+    states = {e.dest: old[e.dest].state(plan.folder / e.dest) if e.dest in old
+              else ("missing" if not (plan.folder / e.dest).exists() else "changed") for e in plan.entries}
+    todo = [e for e in plan.entries if states[e.dest] != "ours" or old[e.dest].signature != e.signature()]
     stage = plan.folder.with_name(f".{plan.folder.name}.staging")
     if stage.exists():
         shutil.rmtree(stage)
     for entry in todo:
         _produce(entry, stage / entry.dest)
-    if fresh and (not plan.folder.exists() or not any(p.is_file() for p in plan.folder.rglob("*"))):
-        if plan.folder.exists():
-            shutil.rmtree(plan.folder)
+    if not plan.folder.exists():
         plan.folder.parent.mkdir(parents=True, exist_ok=True)
         stage.rename(plan.folder)
     else:
         for entry in todo:
             dest = plan.folder / entry.dest
+            if states[entry.dest] == "changed":
+                _set_aside(dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / entry.dest, dest)
         if stage.exists():  # nothing to write (an input touched, not changed): no staging folder
@@ -151,11 +216,34 @@ def write(plan: Plan) -> tuple[int, int]:
     stale = [d for d in old if d not in wanted]
     for name in stale:
         path = plan.folder / name
+        if old[name].state(path) == "changed":
+            _set_aside(path)
         path.unlink(missing_ok=True)
         _prune_empty(path.parent, plan.folder)
-    record = {e.dest: [e.signature(), *(_stat(plan.folder / e.dest) or [])] for e in plan.entries}
-    write_atomic(plan.manifest, json.dumps({"version": _MANIFEST_VERSION, "files": record}, indent=0, sort_keys=True))
+    written = {e.dest for e in todo}
+    _save_manifest(plan, {e.dest: Record.of(plan.folder / e.dest, e.signature()) if e.dest in written
+                          else old[e.dest] for e in plan.entries})
     return len(todo), len(stale)
+
+
+def clean(plan: Plan) -> None:
+    """``scons -c``: remove the files we wrote and nobody changed; keep edited and added files, and say which."""
+    old = load_manifest(plan)
+    removed = 0
+    for dest, record in old.items():
+        path = plan.folder / dest
+        if record.state(path) == "ours":
+            path.unlink()
+            removed += 1
+            _prune_empty(path.parent, plan.folder)
+    plan.manifest.unlink(missing_ok=True)
+    kept = sorted(p.relative_to(plan.folder).as_posix() for p in plan.folder.rglob("*") if p.is_file()) \
+        if plan.folder.is_dir() else []
+    if not kept and plan.folder.is_dir():
+        shutil.rmtree(plan.folder)
+    print(f"tflm-build: removed {removed} generated file(s) from {plan.folder}"
+          + (f"; kept {len(kept)} you changed or added: {', '.join(kept[:10])}{' ...' if len(kept) > 10 else ''}"
+             if kept else ""))
 
 
 def _prune_empty(folder: Path, top: Path) -> None:
@@ -182,19 +270,22 @@ def generate(env: Any, **_: Any) -> None:
     def tflm_project(env: Any, plan: Plan, inputs: Sequence[str]) -> Any:
         """Declare the project; returns its manifest node (the goal's alias points at it).
 
-        Its one source is a Value of the plan and of every input's (mtime, size), the rule
+        Its one source is a Value of the plan and of every input's stamp, the rule
         Entry.signature() applies when writing: five hundred File nodes for SCons to check
         would be most of a no-change regeneration.
         """
+        from SCons.Script import GetOption
+
         stats = hashlib.sha1()
         for path in inputs:
-            st = os.stat(path)
-            stats.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+            stats.update(f"{path}\0{_input_stamp(path)}\n".encode())
         node = builder(env, str(plan.manifest), [env.Value(plan.digest() + stats.hexdigest())],
                        TFLM_PROJECT_PLAN=plan)
         env.Precious(node)  # SCons must not delete the manifest before the action reads it
-        env.Clean(node, str(plan.folder))
-        if outputs_changed(plan):
+        if GetOption("clean"):
+            if not GetOption("no_exec"):
+                clean(plan)
+        elif outputs_changed(plan):
             env.AlwaysBuild(node)
         return node
 
