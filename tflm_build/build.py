@@ -176,8 +176,8 @@ def _extensions() -> list[Any]:
     and ``scons -h`` know them.
     """
     from . import flash, projects, size
-    from .scons_tools import compiledb, runner
-    return [compiledb, projects, runner, size, flash]
+    from .scons_tools import compiledb, debugger, runner
+    return [compiledb, projects, runner, size, flash, debugger]
 
 
 def _set_scons_options(goals: Sequence[str]) -> None:

@@ -41,6 +41,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("V", "0", "1 prints full command lines"),
     Variable("TEST_TIMEOUT", "", "seconds before a hung test or run is killed (default: the target's)"),
     Variable("PORT", "", "serial port for flash_<example> goals"),
+    Variable("GDB_BATCH", "", "a gdb command file: debug_<program> runs it in batch mode after stopping at main",
+             from_env=True),
     Variable("GEN_DIR", "gen", "where outputs go (make's BASE_GENDIR); relative to the repository", from_env=True),
     Variable("CACHE_DIR", "", "SCons CacheDir shared by checkouts and machines (default: $TFLM_BUILD_CACHE_DIR)"),
     Variable("COMPILER_LAUNCHER", "", "ccache | sccache | distcc | icecc (or a path): prefixes every compile"),

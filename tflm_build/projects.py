@@ -424,6 +424,7 @@ class ProjectBuilder:
                  linker_script: str | None, include_dirs: Sequence[Path], files: list[str]) -> dict[str, Any]:
         build, target, env, kind = self.build, self.build.target, self.build.env, self.kind
         from .build import runner_argv
+        from .scons_tools import debugger
 
         opt = env["TFLM_OPT"]
         lib_dir, ex_dir = kind.library_dir, kind.example_dir
@@ -479,6 +480,7 @@ class ProjectBuilder:
             },
             "linker_script": _strip(ex_dir, linker_script) if linker_script else None,
             "runner": list(runner),  # argv; "{program}" stands for the built program
+            "debug": debugger.project_context(target),  # what debug_<program> would use, for IDE files
             "dependencies": deps,
             "files": files,
             **self.values,

@@ -75,6 +75,12 @@ SCHEMA: Schema = {
         "install": Field(str, doc="how to get the runner's tool"),
         "timeout": Field(int, doc="seconds before a hung program is killed"),
     }),
+    "debug": Field(dict, schema={
+        "gdb": str_list("debuggers to try in order, the first on PATH wins (e.g. gdb-multiarch, arm-none-eabi-gdb)"),
+        "stub": str_list("arguments added to the runner's command to start the program halted, "
+                         "with a gdb stub on 127.0.0.1:{port}; none for the host (gdb runs the program)"),
+        "install": Field(str, doc="how to get a debugger, shown when none is found"),
+    }),
     "goals": Field(list, items=Field(str, choices=GOALS), doc="what the target can build"),
     "project_kinds": str_list("project templates the target can produce"),
     "exclude_tests": Field(dict, values=str, doc="test name -> why it is skipped on this target"),

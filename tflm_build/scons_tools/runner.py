@@ -93,17 +93,20 @@ def check_tool(target: Any, requested: Sequence[str]) -> None:
     Only when such a goal is requested: building the library or binaries of a
     QEMU target needs no QEMU.
     """
+    if any(goal == "test" or goal.startswith(("run_", "test_")) for goal in requested):
+        require_tool(target, "or build without running (the program or <program>_bin goals)")
+
+
+def require_tool(target: Any, alternative: str) -> None:
+    """The runner's program must be on PATH (a host runner needs none); else a ConfigError."""
     runner = target.get("runner") or {}
     if runner.get("kind") != "command":
-        return
-    if not any(goal == "test" or goal.startswith(("run_", "test_")) for goal in requested):
         return
     tool = target.expand(runner.get("tool") or runner["command"][0])
     if shutil.which(tool) is None:
         raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
                           file=target.file, key="runner.tool",
-                          fix=(runner.get("install") or f"install {tool}")
-                          + "; or build without running (the program or <program>_bin goals)")
+                          fix=(runner.get("install") or f"install {tool}") + "; " + alternative)
 
 
 def declare(build: Any, goals: dict[str, str]) -> None:
