@@ -50,10 +50,11 @@ int main() {
 """ % ", ".join(map(str, MODEL))
 
 
-def _consumer(folder: Path) -> Path:
+def consumer(folder: Path, main: str = CONSUMER_MAIN) -> Path:
+    """A consumer project: CONSUMER_CMAKE and ``main`` as main.cc."""
     folder.mkdir(parents=True)
     (folder / "CMakeLists.txt").write_text(CONSUMER_CMAKE)
-    (folder / "main.cc").write_text(CONSUMER_MAIN)
+    (folder / "main.cc").write_text(main)
     return folder
 
 
@@ -74,7 +75,7 @@ def package(fx: Fixture, tmp_path: Path) -> Path:
 
 @needs_cmake
 def test_consumer_by_add_subdirectory_and_by_find_package(package: Path, tmp_path: Path) -> None:
-    sub = _consumer(tmp_path / "by_subdirectory")
+    sub = consumer(tmp_path / "by_subdirectory")
     _run(["cmake", "-B", "build", f"-DTFLM_SOURCE={package}"], sub)
     _run(["cmake", "--build", "build", "-j2"], sub)
     assert not (sub / "build" / "tflm" / "hello_world").exists()  # the example is not built for a consumer
@@ -89,7 +90,7 @@ def test_consumer_by_add_subdirectory_and_by_find_package(package: Path, tmp_pat
     assert not (prefix / "include/tflm/tensorflow/lite/micro/examples").exists()  # the example's headers stay
     assert "cxx_std_17" in (prefix / "lib/cmake/tflm/tflmTargets.cmake").read_text()
     shutil.rmtree(package)  # the installed package must stand alone
-    found = _consumer(tmp_path / "by_find_package")
+    found = consumer(tmp_path / "by_find_package")
     _run(["cmake", "-B", "build", f"-DCMAKE_PREFIX_PATH={prefix}"], found)
     commands = _run(["cmake", "--build", "build", "-v"], found)
     compile_line = next(line for line in commands.splitlines() if "main.cc" in line and " -c " in line)
@@ -112,7 +113,7 @@ def test_consumer_below_cxx17_gets_one_clear_error(package: Path, tmp_path: Path
         args = [*args, f"-DCMAKE_PREFIX_PATH={prefix}"]
     else:
         args = [*args, f"-DTFLM_SOURCE={package}"]
-    folder = _consumer(tmp_path / "old_standard")
+    folder = consumer(tmp_path / "old_standard")
     proc = subprocess.run(["cmake", "-B", "build", *args], cwd=folder, capture_output=True, text=True)
     assert proc.returncode != 0
     message = " ".join(proc.stderr.split())
