@@ -91,6 +91,8 @@ def test_debug_refused_without_a_runner_or_a_debugger(fx: Fixture, tmp_path: Pat
     _usage_error(fx.scons("TARGET=sparkfun_edge", *deps, "debug_hello_world"),
                  "TARGET=sparkfun_edge cannot debug 'hello_world': it has no runner",
                  "gdb server (OpenOCD, pyOCD, J-Link)")
+    _usage_error(fx.scons("TARGET=cortex_m_generic", "debug_hello_world", env=_dfp(tmp_path, "ARMCM4")),
+                 "TARGET=cortex_m_generic cannot debug 'hello_world'", "TARGET=cortex_m_qemu")
     repo = copy_repo(tmp_path / "repo")
     linux = repo / "targets" / "linux.yaml"
     linux.write_text(linux.read_text().replace("gdb: [gdb]", "gdb: [no-such-gdb]"))

@@ -198,6 +198,8 @@ def declare(build: Any, goals: dict[str, str]) -> None:
     requested = {g.removeprefix("debug_") for g in COMMAND_LINE_TARGETS if g.startswith("debug_")}
     for name in build.sources_of:
         if f"{name}_bin" not in goals:  # a program this target cannot link
+            if name in requested:
+                check(target, name)  # says why, and what to use instead
             continue
         goals[f"debug_{name}"] = f"run {name} under gdb, stopped at main (GDB_BATCH=<file>: batch mode)"
         if name not in requested:
