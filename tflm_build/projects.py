@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence, cast
 
+from . import project_kernels
 from .errors import ConfigError, unknown_choice
 from .schema import Field, Schema, validate
 from .scons_tools.project import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
@@ -286,6 +287,7 @@ class ProjectBuilder:
             self.values.update((kind.data.get("tags") or {}).get(tag) or {})
         self.kernel_dir = self.values.get("kernel_dir") or build.config["OPTIMIZED_KERNEL_DIR"]
         self.library, self.deps, self.extra_defines = self._library()
+        self.library = project_kernels.narrow(self, self.library)  # PROJECT_KERNELS=model: fewer kernels
         self.roots = _Roots(build.tflm, self.example.data.get("dir") or "", self.program.base, self.deps,
                             kind.library_dir, kind.example_dir)
         self.specialise = _Specialiser(self.tags + [build.target.name, build.target.arch])
