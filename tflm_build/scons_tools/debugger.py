@@ -116,9 +116,8 @@ def run(session: Session, batch: str | None) -> int:
     """Start the server (if any), run gdb, stop the server; gdb's exit status, or 1 on a timeout."""
     server = None
     if session.server:
-        argv = [a.replace("{program}", session.program) for a in session.server]
-        print(f"DEBUG {shlex.join(argv)}", flush=True)
-        server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        print(f"DEBUG {shlex.join(session.server)}", flush=True)
+        server = subprocess.Popen(session.server, stdin=subprocess.DEVNULL, start_new_session=True)
     argv = session.gdb_argv(batch)
     print(f"DEBUG {shlex.join(argv)}", flush=True)
     try:
@@ -135,27 +134,28 @@ def run(session: Session, batch: str | None) -> int:
 
 
 def _interactive(argv: Sequence[str]) -> int:
-    """gdb in the terminal's foreground process group, so Ctrl-C reaches gdb and not SCons."""
+    """gdb in the terminal's foreground process group, so Ctrl-C reaches gdb and not SCons;
+    the terminal goes back to the group that had it when gdb exits."""
     try:
         tty = os.open("/dev/tty", os.O_RDWR)
+        foreground = os.tcgetpgrp(tty)
     except OSError:
         return subprocess.run(list(argv)).returncode
     try:
-        proc = subprocess.Popen(list(argv), preexec_fn=_take_terminal(tty))
+        proc = subprocess.Popen(list(argv), preexec_fn=lambda: _give_terminal(tty, os.setpgrp() or os.getpgrp()))
         return proc.wait()
     finally:
-        _take_terminal(tty, new_group=False)()
+        _give_terminal(tty, foreground)
         os.close(tty)
 
 
-def _take_terminal(tty: int, new_group: bool = True) -> Callable[[], None]:
-    def take() -> None:
-        if new_group:
-            os.setpgrp()
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})  # a background group may take it back
-        os.tcsetpgrp(tty, os.getpgrp())
+def _give_terminal(tty: int, group: int) -> None:
+    """Make ``group`` the terminal's foreground; SIGTTOU is blocked, as a background group must."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        os.tcsetpgrp(tty, group)
+    finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTTOU})
-    return take
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:
