@@ -135,7 +135,9 @@ def test_list_goal_and_layout_of_esp_and_mbed(fx: Fixture) -> None:
     assert (mbed / "third_party/cmsis_nn/Source/FixtureFunctions/arm_fixture_add_s8.c").is_file()
     app = (mbed / "mbed_app.json5").read_text()
     assert '"target.application-profile": "bare-metal"' in app and '"CMSIS_NN"' in app and "boot-stack-size" in app
-    assert "mbed compile -m DISCO_F746NG -t GCC_ARM" in (mbed / "README.md").read_text()
+    readme = (mbed / "README.md").read_text()
+    assert "mbed compile -m DISCO_F746NG -t GCC_ARM" in readme
+    assert '`scons TARGET=mbed TAGS="CMSIS disco_f746ng"`' in readme  # the command, spaced as typed
     assert "mbed-ce/mbed-os#" in (mbed / "mbed-os.lib").read_text()
     assert_self_contained(mbed, fx.gen)
 

@@ -34,6 +34,7 @@ GRAMMAR: tuple[tuple[str, str, str | None, str], ...] = (
     ("run", r"run_(?P<subject>.+)", "run", "run_{subject}"),
     ("size", r"size_(?P<subject>.+)", None, "size_{subject}"),
     ("flash", r"flash_(?P<subject>.+)", None, "flash_{subject}"),
+    ("debug", r"debug_(?P<subject>.+)", None, "debug_{subject}"),
     ("bin", r"(?P<subject>.+)_bin", "binaries", "{subject}_bin"),
     ("program", r"(?P<subject>[^/\\]+)", None, "{subject}"),
 )

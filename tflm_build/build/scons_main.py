@@ -123,8 +123,8 @@ def _extensions() -> list[Extension]:
     """
     from . import flash, size
     from ..projects import generate as projects
-    from ..scons_tools import compiledb, runner
-    return [compiledb, projects, runner, size, flash]
+    from ..scons_tools import compiledb, debugger, runner
+    return [compiledb, projects, runner, size, flash, debugger]
 
 
 def _set_scons_options(goals: Goals) -> None:

@@ -40,6 +40,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("V", "0", "1 prints full command lines"),
     Variable("TEST_TIMEOUT", "", "seconds before a hung test or run is killed (default: the target's)"),
     Variable("PORT", "", "serial port for flash_<example> goals"),
+    Variable("PROJECT_KERNELS", "all", "all: generated projects get every kernel; model: only those the example's "
+             "models need"),
+    Variable("GDB_BATCH", "", "a gdb command file: debug_<program> runs it in batch mode after stopping at main",
+             from_env=True),
+    Variable("PROJECT_KERNELS", "all", "all: generated projects get every kernel; model: only those the example's "
+             "models need"),
+    Variable("GDB_BATCH", "", "a gdb command file: debug_<program> runs it in batch mode after stopping at main",
+             from_env=True),
     Variable("GEN_DIR", "gen", "where outputs go (make's BASE_GENDIR); relative to the repository", from_env=True),
     Variable("CACHE_DIR", "", "SCons CacheDir shared by checkouts and machines (default: $TFLM_BUILD_CACHE_DIR)"),
     Variable("COMPILER_LAUNCHER", "", "ccache | sccache | distcc | icecc (or a path): prefixes every compile"),
@@ -102,6 +110,12 @@ def parse(arguments: Mapping[str, str], environ: Mapping[str, str],
         if values[flag].lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
             raise ConfigError(f"{flag}={values[flag]} is not a yes/no value", key=flag,
                               choices=("true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")
+    if values["PROJECT_KERNELS"] not in ("all", "model"):
+        raise ConfigError(f"unknown PROJECT_KERNELS '{values['PROJECT_KERNELS']}'", key="PROJECT_KERNELS",
+                          choices=("all", "model"), fix="write PROJECT_KERNELS=all (the default) or PROJECT_KERNELS=model")
+    if values["PROJECT_KERNELS"] not in ("all", "model"):
+        raise ConfigError(f"unknown PROJECT_KERNELS '{values['PROJECT_KERNELS']}'", key="PROJECT_KERNELS",
+                          choices=("all", "model"), fix="write PROJECT_KERNELS=all (the default) or PROJECT_KERNELS=model")
     if values["TEST_TIMEOUT"] and not values["TEST_TIMEOUT"].isdigit():
         raise ConfigError(f"TEST_TIMEOUT={values['TEST_TIMEOUT']} is not a number of seconds", key="TEST_TIMEOUT",
                           fix="write e.g. TEST_TIMEOUT=120")

@@ -83,6 +83,12 @@ SCHEMA: Schema = {
         "install": Field(str, default="", doc="how to get the runner's tool"),
         "timeout": Field(int, default=300, doc="seconds before a hung program is killed"),
     }),
+    "debug": Field(dict, schema={
+        "gdb": str_list("debuggers to try in order, the first on PATH wins (e.g. gdb-multiarch, arm-none-eabi-gdb)"),
+        "stub": str_list("arguments added to the runner's command to start the program halted, "
+                         "with a gdb stub on 127.0.0.1:{port}; none for the host (gdb runs the program)"),
+        "install": Field(str, default="", doc="how to get a debugger, shown when none is found"),
+    }),
     "goals": Field(list, items=Field(str, choices=GOALS), default=("library",), doc="what the target can build"),
     "project_kinds": str_list("project templates the target can produce"),
     "exclude_tests": Field(dict, values=str, default={}, doc="test name -> why it is skipped on this target"),
@@ -166,6 +172,15 @@ class Runner:
     timeout: int
 
 
+@dataclass(frozen=True)
+class Debug:
+    """How debug_<program> attaches gdb (``debug:``); no gdb names: the target cannot be debugged."""
+
+    gdb: tuple[str, ...]
+    stub: tuple[str, ...]
+    install: str
+
+
 def _typed(cls: Any, data: Mapping[str, Any]) -> Any:
     return cls(**{f.name: data[f.name] for f in fields(cls)})
 
@@ -193,6 +208,7 @@ class Target:
     startup: tuple[Path, ...]
     linker_script: Path | None
     runner: Runner
+    debug: Debug
     goals: tuple[str, ...]
     project_kinds: tuple[str, ...]
     exclude_tests: Mapping[str, str]
@@ -314,7 +330,10 @@ class TargetRegistry:
             glue=tuple(located(g) for g in data["glue"]), headers=tuple(data["headers"]),
             startup=tuple(located(s) for s in data["startup"]),
             linker_script=located(data["linker_script"]) if data["linker_script"] else None,
-            runner=_typed(Runner, data["runner"]), goals=tuple(data["goals"]),
+            runner=_typed(Runner, data["runner"]),
+            debug=Debug(gdb=tuple(data["debug"]["gdb"]), stub=tuple(data["debug"]["stub"]),
+                        install=data["debug"]["install"]),
+            goals=tuple(data["goals"]),
             project_kinds=tuple(data["project_kinds"]), exclude_tests=data["exclude_tests"],
             exclude_examples=data["exclude_examples"])
 

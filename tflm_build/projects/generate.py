@@ -43,7 +43,9 @@ from ..build.goals import GoalName, Goals, goal_name, list_goal
 from ..scons_tools.project_files import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
 from ..resources import REPO, TARGETS, TEMPLATES, THIRD_PARTY
 from .includes import IncludeScanner, resolve_include
+from . import kernel_subset
 from .kinds import COMMON, Kind, kind_names, load_kind
+from ..scons_tools import debugger
 
 
 # ---- goals ---------------------------------------------------------------------------------------
@@ -203,6 +205,7 @@ class ProjectBuilder:
             self.values.update(kind.data["tags"].get(tag) or {})
         self.kernel_dir = self.values.get("kernel_dir") or build.config["OPTIMIZED_KERNEL_DIR"]
         self.library, self.deps, self.extra_defines = self._library()
+        self.library = kernel_subset.narrow(self, self.library)  # PROJECT_KERNELS=model: fewer kernels
         self.roots = _Roots(build.tflm, self.example.dir, self.program.base, self.deps,
                             kind.library_dir, kind.example_dir)
         self.specialise = _Specialiser(self.tags + [build.target.name, build.target.arch])
@@ -388,6 +391,8 @@ class ProjectBuilder:
             },
             "linker_script": _strip(ex_dir, linker_script) if linker_script else None,
             "runner": list(runner),  # argv; "{program}" stands for the built program
+            "debug": debugger.project_context(target),  # what debug_<program> would use, for IDE files
+            "debug": debugger.project_context(target),  # what debug_<program> would use, for IDE files
             "dependencies": deps,
             "files": files,
             **self.values,

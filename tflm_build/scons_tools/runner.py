@@ -91,17 +91,20 @@ def check_tool(target: Any, runs: bool) -> None:
     Only when such a goal is requested: building the library or binaries of a
     QEMU target needs no QEMU.
     """
+    if runs:
+        require_tool(target, "or build without running (the program or <program>_bin goals)")
+
+
+def require_tool(target: Any, alternative: str) -> None:
+    """The runner's program must be on PATH (a host runner needs none); else a ConfigError."""
     runner = target.runner
     if runner.kind != "command":
-        return
-    if not runs:
         return
     tool = target.expand(runner.tool or runner.command[0])
     if shutil.which(tool) is None:
         raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
                           file=target.file, key="runner.tool",
-                          fix=(runner.install or f"install {tool}")
-                          + "; or build without running (the program or <program>_bin goals)")
+                          fix=(runner.install or f"install {tool}") + "; " + alternative)
 
 
 def declare(build: Any, goals: Any) -> None:
