@@ -20,6 +20,7 @@ from . import config as cfg
 from .errors import ConfigError, TflmBuildError, USAGE_EXIT, closest
 from .factcache import FactCache
 from .library_nodes import LibraryNodes, object_path
+from .scons_tools import pch
 from .examples import ExampleRegistry, Program, check_app, programs_by_name
 from .sources import ThirdParty, TestProgram, check_kernel_dir, load_rules, select_library, select_tests
 from .targets import Target, TargetRegistry
@@ -201,7 +202,7 @@ def _set_scons_options(goals: Sequence[str]) -> None:
 
 def _environment(Environment: Any, target: Target, config: cfg.Config, family: str, tools: dict[str, str] | None,
                  tflm: Path, third_party: ThirdParty, gen: Path) -> Any:
-    from .scons_tools import cache, ccarrays, compiledb, output, runner, toolchain
+    from .scons_tools import cache, ccarrays, compiledb, output, pch, runner, toolchain
 
     # The tools we use, not "default": probing every compiler SCons knows costs a tenth of a second.
     c_tools = ["clang", "clangxx"] if family == "clang" else ["gcc", "g++"]
@@ -213,6 +214,7 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     output.generate(env, verbose=config.flag("V"), gen=gen, tflm=tflm)
     cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
     compiledb.generate(env, gen=gen)
+    pch.generate(env, wanted=config.flag("PCH"), gen=gen, family=family)  # after cache: it reads the launcher
     env.Decider("content-timestamp")
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
@@ -327,7 +329,10 @@ class _Programs:
                 env = self.env.Clone()
                 env.Append(CPPDEFINES=[_define(d) for d in defines])
                 folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
-            self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
+            target = str(self.build.gen / "obj" / folder / obj_rel)
+            # pch: a program's source compiled with the core's flags may use the core's precompiled header.
+            self.objects[key] = env.Object(target, source) if defines or not isinstance(source, str) else \
+                pch.objects(env, "core", target, Path(source), lambda: self.build.lib.members("core"))
         return self.objects[key]
 
     def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],
