@@ -1,10 +1,13 @@
 """Precompiled headers on the fixture tree: same objects as without, exact rebuilds, PCH=0 builds none."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURE_TREE, Fixture, compiled
 
 from tflm_build.objsections import differing, sections
@@ -100,3 +103,35 @@ def test_header_edit_rebuilds_pch_and_its_users_only(fx: Fixture, tmp_path: Path
     debug_log.write_text(debug_log.read_text() + "\n// edited\n")
     res = fx.scons("build", env=env)
     assert "] PCH" not in res.stdout and compiled(res.stdout) == ["debug_log", "other"], res.stdout
+
+
+@pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache not installed (apt-get install ccache)")
+def test_ccache_serves_pch_and_its_users(fx: Fixture, tmp_path: Path) -> None:
+    env = {"TFLM_ROOT": str(_tree(tmp_path)), "CCACHE_DIR": str(tmp_path / "ccache")}
+    first = fx.scons("COMPILER_LAUNCHER=ccache", "build", env=env)
+    assert first.returncode == 0, first.output
+    steps = sum(("] CXX" in x or "] PCH" in x) for x in first.stdout.splitlines())
+    shutil.rmtree(fx.gen)
+    second = fx.scons("COMPILER_LAUNCHER=ccache", "build", env=env)
+    assert second.returncode == 0 and "not used because" not in second.output, second.output
+    stats = subprocess.run(["ccache", "--print-stats"], env={**os.environ, **env}, capture_output=True, text=True,
+                           check=True).stdout
+    hits = dict(line.split("\t") for line in stats.splitlines())
+    assert int(hits["direct_cache_hit"]) + int(hits["preprocessed_cache_hit"]) == steps, stats
+
+
+def test_cache_dir_restores_pch_that_later_compiles_use(fx: Fixture, tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    env = {"TFLM_ROOT": str(tree)}
+    cache = f"CACHE_DIR={tmp_path / 'objects'}"
+    assert fx.scons(cache, "build", env=env).returncode == 0
+    shutil.rmtree(fx.gen)
+    restored = fx.scons(cache, "build", env=env)
+    assert restored.returncode == 0 and compiled(restored.stdout) == [], restored.stdout
+    assert next(fx.gen.rglob("tflm_pch.h.gch")).stat().st_size > 0
+    kernel = tree / KERNELS / "sub.cc"
+    kernel.write_text(kernel.read_text().replace("a - b", "b - a"))
+    res = fx.scons(cache, "build", "V=1", env=env)
+    assert res.returncode == 0 and "not used because" not in res.output, res.output
+    assert [x for x in res.stdout.splitlines() if " -c " in x and "-include" in x and x.endswith("sub.cc")]
+    assert "c++-header" not in res.stdout
