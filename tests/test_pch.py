@@ -53,22 +53,26 @@ def _object(gen: Path, stem: str) -> Path:
     return next((gen / "obj").rglob(f"{stem}.o"))
 
 
-def test_same_objects_with_and_without_pch(fx: Fixture, tmp_path: Path) -> None:
+@pytest.mark.parametrize("toolchain,suffix", [("gcc", ".gch"), pytest.param("clang", ".pch", marks=pytest.mark.skipif(
+    shutil.which("clang++") is None, reason="clang not installed (apt-get install clang)"))])
+def test_same_objects_with_and_without_pch(fx: Fixture, tmp_path: Path, toolchain: str, suffix: str) -> None:
     env = {"TFLM_ROOT": str(_tree(tmp_path))}
-    with_pch = fx.scons("build", "run_hello_world", "V=1", env=env)
+    with_pch = fx.scons(f"TOOLCHAIN={toolchain}", "build", "run_hello_world", "V=1", env=env)
     assert with_pch.returncode == 0, with_pch.output
-    without = fx.scons(f"GEN_DIR={tmp_path / 'gen-nopch'}", "PCH=0", "build", "run_hello_world", "V=1", env=env)
+    without = fx.scons(f"GEN_DIR={tmp_path / 'gen-nopch'}", f"TOOLCHAIN={toolchain}", "PCH=0", "build",
+                       "run_hello_world", "V=1", env=env)
     assert without.returncode == 0, without.output
-    gen, gen0 = fx.gendir(CONFIG), tmp_path / "gen-nopch" / CONFIG
-    # The kernels' PCH was built with the kernels' flags and used (gcc says so when it cannot use it).
+    config = CONFIG.replace("_gcc", f"_{toolchain}")
+    gen, gen0 = fx.gendir(config), tmp_path / "gen-nopch" / config
+    # The kernels' PCH was built with the kernels' flags and used (gcc warns when it cannot, clang fails).
     pch = gen / "pch" / "kernels-cxx" / "tflm_pch.h"
     assert '#include "tensorflow/lite/micro/kernels/kernel_util.h"' in pch.read_text()
-    assert Path(f"{pch}.gch").stat().st_size > 0
+    assert Path(f"{pch}{suffix}").stat().st_size > 0
     lines = with_pch.stdout.splitlines()
     for stem, uses in (("add", True), ("sub", True), ("other", True), ("wide", False), ("debug_log", False)):
         line = next(x for x in lines if x.endswith(f"/{stem}.cc") and " -c " in x)
         assert (f"-include {pch}" in line) is uses, line
-    assert "-O2" in next(x for x in lines if "tflm_pch.h.gch" in x and "c++-header" in x)
+    assert "-O2" in next(x for x in lines if f"tflm_pch.h{suffix}" in x and "c++-header" in x)
     assert "not used because" not in with_pch.output
     # PCH=0: no precompiled header at all, no -include.
     assert not list(gen0.rglob("*.gch")) and "-include" not in without.stdout
