@@ -39,21 +39,21 @@ def _write(target: Any, source: Any, env: Any) -> int:
     return 0
 
 
-def enabled(env: Any, wanted: bool) -> bool:
+def _enabled(env: Any, wanted: bool) -> bool:
     """PCH=1 and the launcher compiles here (not distcc / icecc)."""
     launcher = Path(env.get("TFLM_LAUNCHER") or "").name
     return wanted and launcher not in _REMOTE_LAUNCHERS
 
 
 def generate(env: Any, *, wanted: bool = True, gen: Path | None = None, family: str = "gcc", **_: Any) -> None:
-    """Install the builders and remember, per configuration, which groups have which header."""
+    """Install the builders and the configuration's Groups (None when PCH is off)."""
     from SCons.Action import Action
     from SCons.Builder import Builder
     from SCons.Scanner.C import CScanner
 
     env["TFLM_PCH_FLAGS"] = ""
     env["TFLM_PCH_LAUNCHER_FLAGS"] = ""
-    on = enabled(env, wanted) and gen is not None
+    on = _enabled(env, wanted) and gen is not None
     env["TFLM_PCH"] = Groups(gen, family) if on else None
     if not on:
         return
