@@ -214,7 +214,8 @@ def _environment(Environment: Any, target: Target, config: cfg.Config, family: s
     output.generate(env, verbose=config.flag("V"), gen=gen, tflm=tflm)
     cache.generate(env, cache=config["CACHE_DIR"], compiler_launcher=config["COMPILER_LAUNCHER"])
     compiledb.generate(env, gen=gen)
-    pch.generate(env, wanted=config.flag("PCH"), gen=gen, family=family)  # after cache: it reads the launcher
+    env.Replace(TFLM_PCH=config.flag("PCH"), TFLM_GEN=str(gen), TFLM_TOOLCHAIN=family)
+    pch.generate(env)  # after cache: it reads the launcher
     env.Decider("content-timestamp")
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.

@@ -45,16 +45,20 @@ def _enabled(env: Any, wanted: bool) -> bool:
     return wanted and launcher not in _REMOTE_LAUNCHERS
 
 
-def generate(env: Any, *, wanted: bool = True, gen: Path | None = None, family: str = "gcc", **_: Any) -> None:
-    """Install the builders and the configuration's Groups (None when PCH is off)."""
+def generate(env: Any) -> None:
+    """Install the builders and $TFLM_PCH_GROUPS (None when off), from $TFLM_PCH, $TFLM_GEN and $TFLM_TOOLCHAIN.
+
+    Runs after the cache tool, whose launcher ($TFLM_LAUNCHER) it reads.
+    """
     from SCons.Action import Action
     from SCons.Builder import Builder
     from SCons.Scanner.C import CScanner
 
     env["TFLM_PCH_FLAGS"] = ""
     env["TFLM_PCH_LAUNCHER_FLAGS"] = ""
-    on = _enabled(env, wanted) and gen is not None
-    env["TFLM_PCH"] = Groups(gen, family) if on else None
+    family = env["TFLM_TOOLCHAIN"]
+    on = _enabled(env, bool(env["TFLM_PCH"]))
+    env["TFLM_PCH_GROUPS"] = Groups(Path(env["TFLM_GEN"]), family) if on else None
     if not on:
         return
     # clang records the headers' mtimes in its PCH and rejects it after a CacheDir restore without this.
@@ -75,7 +79,7 @@ def generate(env: Any, *, wanted: bool = True, gen: Path | None = None, family: 
 
 def objects(genv: Any, group: str, target: str, source: Path, members: Callable[[], Sequence[Path]]) -> Any:
     """Compile ``source`` of ``group`` to ``target`` with ``genv``, through the group's PCH when it uses one."""
-    groups = genv.get("TFLM_PCH")
+    groups = genv.get("TFLM_PCH_GROUPS")
     env = groups.env_for(group, genv, source, members) if groups is not None else genv
     nodes = env.Object(target, str(source))
     if env is not genv:
