@@ -63,6 +63,7 @@ def test_fixture_tree_builds_through_distcc(fx: Fixture, tmp_path: Path, distccd
     assert res.returncode == 0, res.output
     compiled = [line for line in res.stdout.splitlines() if "] CXX " in line]
     assert len(compiled) >= 10, res.stdout
+    assert "] PCH" not in res.stdout  # remote hosts lack the PCH: it is off
     served = [line for line in log.read_text().splitlines() if "COMPILE_OK" in line]
     assert len(served) == len(compiled), log.read_text()  # fallbacks are off: every compile went to distccd
     assert any("kernels/add.cc" in line for line in served)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
+
 from ..model.targets import Optimization
 from ..resources import REPO
-
+from ..scons_tools import pch
 
 
 def object_path(path: str) -> str:
@@ -44,9 +45,19 @@ class LibraryNodes:
             if group not in self._envs:
                 genv = self._envs[group] = self.env.Clone()
                 genv.Append(CCFLAGS=[self._levels[group]])
-            path = Path(src) if Path(src).is_absolute() else self.tflm / src
-            self._objects[key] = self._envs[group].Object(str(self.gen / "obj" / group / rel), str(path))
+            self._objects[key] = pch.objects(self._envs[group], group, str(self.gen / "obj" / group / rel),
+                                             self._path(src), lambda: self.members(group))
         return self._objects[key]
+
+    def _path(self, src: str | Path) -> Path:
+        return Path(src) if Path(src).is_absolute() else self.tflm / src
+
+    def members(self, group: str) -> list[Path]:
+        """Every source of ``group`` in the full library (a PCH's header set is chosen from them)."""
+        tp = self.library.third_party
+        files = {"core": self.library.core, "kernels": self.library.kernels, "third_party": tp.sources,
+                 "third_party_kernels": tp.kernel_sources}[group]
+        return [self._path(f) for f in files]
 
     def _tflm_objects(self, group: str, files: Sequence[str]) -> list[Any]:
         return [o for src in files for o in self._object(group, src, object_path(src))]

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from .context import Build
 from .goals import SPANNING, Goals
 from .library import object_path
+from ..scons_tools import pch
 
 
 def relative_to_cwd(path: Path) -> Path:
@@ -51,7 +52,10 @@ class Programs:
                 env = self.env.Clone()
                 env.Append(CPPDEFINES=[cpp_define(d) for d in defines])
                 folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
-            self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
+            target = str(self.build.gen / "obj" / folder / obj_rel)
+            # A program's source compiled with the core's flags may use the core's precompiled header.
+            self.objects[key] = env.Object(target, source) if defines or not isinstance(source, str) else \
+                pch.objects(env, "core", target, Path(source), lambda: self.build.lib.members("core"))
         return self.objects[key]
 
     def program(self, name: str, base: Path, sources: Sequence[str], inputs: Sequence[str],

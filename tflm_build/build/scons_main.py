@@ -147,7 +147,7 @@ def _set_scons_options(goals: Goals) -> None:
 
 def _environment(Environment: Any, configuration: Configuration, flags: CompileFlags, compiles: bool,
                  tflm: Path, roots: Mapping[str, Path]) -> Any:
-    from ..scons_tools import cache, compiledb, exactsig, genfiles, inflight, output, reproducible, runner, \
+    from ..scons_tools import cache, compiledb, exactsig, genfiles, inflight, output, pch, reproducible, runner, \
         toolchain, tool
 
     config, gen = configuration.variables, configuration.gen
@@ -157,14 +157,15 @@ def _environment(Environment: Any, configuration: Configuration, flags: CompileF
     ours = [toolchain] if compiles else []
     # exactsig: every decision from contents; inflight: a killed build's outputs are never trusted;
     # reproducible (after output, whose compile commands it extends): no path in any output.
-    ours += [genfiles, runner, output, reproducible, cache, compiledb, exactsig, inflight]
+    # pch after cache (it reads the launcher) and reproducible (its header compiles take the prefix maps too).
+    ours += [genfiles, runner, output, reproducible, cache, pch, compiledb, exactsig, inflight]
     gen.mkdir(parents=True, exist_ok=True)  # before the tools: exactsig and inflight keep their state there
     env = Environment(ENV=_tool_env(), tools=[*c_tools, "gnulink", "ar", "gas", *map(tool, ours)],
                       TFLM_TARGET=configuration.target, TFLM_TOOLCHAIN=configuration.toolchain,
                       TFLM_TOOLCHAIN_ROOT=config["TOOLCHAIN_ROOT"], TFLM_VERBOSE=config.flag("V"),
                       TFLM_GEN=str(gen), TFLM_GEN_ROOT=str(configuration.gen_root), TFLM_ROOTS=dict(roots),
                       TFLM_TREE=str(tflm), TFLM_CACHE_DIR=config["CACHE_DIR"],
-                      TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"])
+                      TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"], TFLM_PCH=config.flag("PCH"))
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
     env.SConsignFile(str(gen / ".sconsign"))

@@ -51,6 +51,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GEN_DIR", "gen", "where outputs go (make's BASE_GENDIR); relative to the repository", from_env=True),
     Variable("CACHE_DIR", "", "SCons CacheDir shared by checkouts and machines (default: $TFLM_BUILD_CACHE_DIR)"),
     Variable("COMPILER_LAUNCHER", "", "ccache | sccache | distcc | icecc (or a path): prefixes every compile"),
+    Variable("PCH", "1", "1: one precompiled header per compile group (gcc, clang; off under distcc/icecc); 0: none"),
 )
 
 BUILD_TYPES = ("default", "debug", "release", "release_with_logs", "no_tf_lite_static_memory")
@@ -106,7 +107,7 @@ def parse(arguments: Mapping[str, str], environ: Mapping[str, str],
     if values["BUILD_TYPE"] not in BUILD_TYPES:
         raise ConfigError(f"unknown BUILD_TYPE '{values['BUILD_TYPE']}'", key="BUILD_TYPE", choices=BUILD_TYPES,
                           fix=_near(values["BUILD_TYPE"], BUILD_TYPES))
-    for flag in ("CC_VER11", "MODEL_AWARE", "V"):
+    for flag in ("CC_VER11", "MODEL_AWARE", "V", "PCH"):
         if values[flag].lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
             raise ConfigError(f"{flag}={values[flag]} is not a yes/no value", key=flag,
                               choices=("true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")

@@ -27,7 +27,8 @@ from ..files import write_atomic
 
 _COMS = {".c": "$CCCOM", ".cc": "$CXXCOM", ".cpp": "$CXXCOM", ".cxx": "$CXXCOM", ".S": "$ASPPCOM", ".s": "$ASCOM"}
 # Construction variables that must not reach the database (they do not change what is compiled).
-_NEUTRAL = {"TFLM_LAUNCHER": "", "TFLM_DIAG_FLAGS": ""}
+# The precompiled header is left out too: each source compiles without it (and clangd cannot read gcc's).
+_NEUTRAL = {"TFLM_LAUNCHER": "", "TFLM_DIAG_FLAGS": "", "TFLM_PCH_FLAGS": ""}
 FILE_NAME = "compile_commands.json"
 
 

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 LABELS = (("CXXCOMSTR", "CXX", "$SOURCE"), ("CCCOMSTR", "CC", "$SOURCE"), ("ASPPCOMSTR", "AS", "$SOURCE"),
           ("ASCOMSTR", "AS", "$SOURCE"), ("ARCOMSTR", "AR", "$TARGET"), ("LINKCOMSTR", "LINK", "$TARGET"),
           ("TFLM_BIN_COMSTR", "BIN", "$TARGET"), ("TFLM_GEN_COMSTR", "GEN", "$TARGET"),
-          ("RANLIBCOMSTR", "RANLIB", "$TARGET"))
+          ("RANLIBCOMSTR", "RANLIB", "$TARGET"), ("TFLM_PCH_COMSTR", "PCH", "$TARGET"))
 # Second actions of a step already numbered (the archive's index is written by 'ar s').
 _FOLLOW_UPS = ("RANLIB",)
 COMPILE_COMS = (("CCCOM", "$CC"), ("CXXCOM", "$CXX"), ("ASPPCOM", "$CC"))
