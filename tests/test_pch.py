@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURE_TREE, Fixture, compiled
 
 from tflm_build.build.objsections import differing, sections
-from tflm_build.targets import host_arch
+from tflm_build.model.targets import host_arch
 
 CONFIG = f"linux_{host_arch()}_default_gcc"
 KERNELS = "tensorflow/lite/micro/kernels"
