@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
 # runs the float model once it has computed its output.
 COMMANDS = """break hello_world_test.cc:{line}
 continue
-print y_pred
+info locals
 continue
 """
 
@@ -100,5 +100,6 @@ def test_debug_hello_world_stops_at_main_and_reads_a_local(tmp_path: Path, args:
     commands.write_text(COMMANDS.format(line=line))
     out = _scons(tmp_path, "BUILD_TYPE=debug", f"GDB_BATCH={commands}", *args, "debug_hello_world")
     assert re.search(r"Breakpoint 1, main \(.*\) at \S*hello_world_test\.cc:\d+", out), out[-3000:]
-    value = re.search(r"^\$1 = (-?[0-9.e-]+)$", out, re.M)
+    # -Os keeps some locals in registers only ("<optimized out>"); the model's output must be readable.
+    value = re.search(r"^y_pred = (-?[0-9.e-]+)$", out, re.M)
     assert value and -1.1 <= float(value.group(1)) <= 1.1, out[-3000:]  # a sine's value
