@@ -1,8 +1,10 @@
 """The tflm-build CLI: every command, its --help, exit codes 0/1/2, caches shared across checkouts."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,10 +97,26 @@ def test_targets_table_and_doctor(capsys: pytest.CaptureFixture[str]) -> None:
     assert "x86_64" in linux and "host" in linux and "make, cmake" in linux and re.search(r"g\+\+ \d+\.\d+", linux)
     cli.main(["doctor"])
     out = capsys.readouterr().out
-    for word in ("Toolchains and runners", "qemu-system-arm", "Compiler launchers", "distcc", "Caches",
+    for word in ("Toolchains, runners and tools", "qemu-system-arm", "Compiler launchers", "distcc", "Caches",
                  "TFLM_BUILD_CACHE", "TFLM_BUILD_CACHE_DIR"):
         assert word in out
-    assert "Nothing missing." in out or "Missing, and how to get it:" in out
+    # a MISSING line and "Nothing missing." never together; each target's own needs are checked
+    assert ("Nothing missing." in out) != ("  MISSING " in out)
+    for tool, target in (("qemu-system-arm", "cortex_m_qemu"), ("idf.py", "esp"), ("ninja", "mbed")):
+        assert re.search(rf"^  (ok|MISSING) +{re.escape(tool)} .*\[{target}\]$", out, re.M), (tool, out)
+    assert not re.search(r"g\+\+ .*\[(esp|mbed)\]", out)  # project-only targets compile nothing here
+    cli.main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    missing = {m["name"] for m in report["missing"]}
+    assert missing == {c["name"] for c in report["checks"] if c["state"] in ("missing", "too old")}
+    assert ("idf.py" in missing) == (shutil.which("idf.py") is None)
+    cli.main(["targets", "--json"])
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["linux"]["runner"] == "host" and "x86_64" in rows["linux"]["arches"]
+    assert [i["tool"] for i in rows["mbed"]["installed"]] == ["cmake", "ninja"]
+    cli.main(["examples", "--json"])
+    examples = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert examples["hello_world"]["programs"] == ["hello_world_test", "hello_world"]
 
 
 def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:

@@ -23,10 +23,11 @@ from .context import Build, ProgramSources
 from .library import LibraryNodes
 from .programs import Programs, cpp_define, model_aware_library, relative_to_cwd, wanted_programs
 from .summary import register_summary
+from .workspace import current_workspace, registries
 from ..model.examples import ExampleRegistry, Program, check_app, programs_by_name
 from ..model.sources import TestProgram, check_kernel_dir, load_rules, select_tests
 from ..model.targets import Target, TargetRegistry
-from ..resources import EXAMPLES, REPO, SOURCES, TARGETS, dependency_variables
+from ..resources import SOURCES, dependency_variables
 
 from SCons.Action import Action
 
@@ -65,17 +66,20 @@ def main() -> None:
 def _main() -> None:
     from SCons.Script import ARGUMENTS, COMMAND_LINE_TARGETS, GetOption
 
-    targets = TargetRegistry(TARGETS)
-    configuration = resolve(cfg.parse(ARGUMENTS, os.environ, dependency_variables), targets)
+    root = Path.cwd()  # scons -C <workspace or checkout>: where outputs and downloads go
+    workspace = current_workspace(root)
+    arguments = {**(workspace.arguments() if workspace else {}), **ARGUMENTS}
+    variables = cfg.parse(arguments, os.environ, dependency_variables)
+    targets, examples = registries(workspace, check_app(variables["APP"]) if variables["APP"] else None)
+    configuration = resolve(variables, targets)
     config, target, family, kernel_dir = (configuration.variables, configuration.target, configuration.toolchain,
                                           configuration.kernel_dir)
     requested = Goals(COMMAND_LINE_TARGETS, FIXED_GOALS)
     _set_scons_options(requested)
     help_requested = bool(GetOption("help"))
-    examples = ExampleRegistry(EXAMPLES, check_app(config["APP"]) if config["APP"] else None)
 
     from .dependencies import resolve_dependencies
-    roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir)
+    roots, third_party = resolve_dependencies(root, config, target, kernel_dir)
     tflm = roots["tflite_micro"]
     rules = load_rules(SOURCES)
     if kernel_dir:

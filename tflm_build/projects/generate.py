@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..errors import ConfigError, unknown_choice
 from ..build.goals import GoalName, Goals, goal_name, list_goal
 from ..scons_tools.project_files import ARRAY_CC, ARRAY_H, COPY, TEXT, Entry, Plan
-from ..resources import REPO, TARGETS, TEMPLATES, THIRD_PARTY
+from ..resources import TARGETS, TEMPLATES, THIRD_PARTY
 from .includes import IncludeScanner, resolve_include
 from .kinds import COMMON, Kind, kind_names, load_kind
 
@@ -222,7 +222,7 @@ class ProjectBuilder:
             assert len(names) == len(roots), (names, roots)
             return build.library, dict(zip(names, roots)), []
         check_kernel_dir(build.tflm, kernel_dir or "")
-        found, third_party = resolve_dependencies(REPO, build.config, target, kernel_dir)
+        found, third_party = resolve_dependencies(Path.cwd(), build.config, target, kernel_dir)
         deps = {name: root for name, root in found.items() if name != TFLM}
         library = build.configuration.library(build.rules, build.tflm, third_party, kernel_dir)
         return library, deps, [(kernel_dir or "").upper(), *third_party.defines]
