@@ -167,7 +167,7 @@ def _environment(Environment: Any, configuration: Configuration, flags: CompileF
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
     gen.mkdir(parents=True, exist_ok=True)
-    env.SConsignFile(str(gen / ".sconsign"))
+    env.SConsignFile(str(gen.absolute() / ".sconsign"))  # absolute: beside the outputs, not the SConstruct
     include = [relative_to_cwd(p) for p in flags.include_dirs] + [gen / "genfiles"]
     env.Replace(
         CCFLAGS=list(flags.common),

@@ -129,6 +129,8 @@ def _clean(ns: argparse.Namespace) -> int:
         if folder.is_dir():
             shutil.rmtree(folder)
             print(f"tflm-build clean: removed {folder}")
+        if folder.parent != root and folder.parent.is_dir() and not any(folder.parent.iterdir()):
+            folder.parent.rmdir()  # third_party/ of a workspace held only the downloads
     return 0
 
 
