@@ -204,7 +204,8 @@ def _ci(ns: argparse.Namespace) -> int:
 
     matrix = Path(ns.matrix)
     if ns.emit:
-        path = emit.emit(ns.emit, matrix, ns.shards, Path(ns.output) if ns.output else None)
+        path = emit.emit(ns.emit, matrix, ns.shards, Path(ns.output) if ns.output else None,
+                         ns.install or f"tflm-build=={_version()}")
         print(f"tflm-build ci: wrote {path} ({ns.shards} shard{'s' if ns.shards > 1 else ''})")
         return 0
     _, variables = _split(ns.items)
@@ -372,6 +373,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--emit", metavar="github|gitlab", help="write the workflow file instead of running")
     p.add_argument("--shards", type=int, default=1, help="with --emit: runners to split the matrix over")
     p.add_argument("-o", "--output", help="with --emit: the file to write (default: the service's usual path)")
+    p.add_argument("--install", metavar="SPEC", help="with --emit: what the runners pip-install (default: "
+                                                     "tflm-build==<this version>; or a wheel URL, git+https://...)")
     p.add_argument("items", nargs="*", metavar="VAR=value", help="variables for every cell")
     p.set_defaults(func=_ci)
     return top
