@@ -130,3 +130,21 @@ def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:
     assert size.returncode == 0, size.stdout + size.stderr
     assert "hello_world: text" in size.stdout and chart.read_text().startswith("<svg")
     assert tflm_build(["generate", "hello_world", "--kind", "nope", gen], env).returncode == 2
+
+
+def test_clean_without_goals_and_clean_all(fx: Fixture) -> None:
+    """`tflm-build clean` with no goal removes the configuration's folder (it once failed: unknown goal '.')."""
+    env = {**fx.env, "PYTHONPATH": str(REPO)}
+    gen = f"GEN_DIR={fx.gen}"
+    for target in ("TARGET=linux", "TARGET=cortex_m_generic"):
+        built = tflm_build(["build", "microlite", gen, target], env)
+        assert built.returncode == 0, built.stdout + built.stderr
+    linux, generic = fx.gendir(), fx.gen / "cortex_m_generic_cortex-m4_default_gcc"
+    assert linux.is_dir() and generic.is_dir()
+    cleaned = tflm_build(["clean", gen], env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not linux.exists() and generic.is_dir()  # only the configuration asked for
+    refused = tflm_build(["clean", "microlite", "--all", gen], env)
+    assert refused.returncode == 2 and "do not mix" in refused.stderr
+    everything = tflm_build(["clean", "--all", gen], env)
+    assert everything.returncode == 0 and not fx.gen.exists()
