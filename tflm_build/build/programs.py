@@ -54,6 +54,7 @@ class Programs:
                 env.Append(CPPDEFINES=[cpp_define(d) for d in defines])
                 if app is not None:
                     env.Prepend(CPPPATH=[str(relative_to_cwd(app))])
+            if defines:
                 folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
             self.objects[key] = env.Object(str(self.build.gen / "obj" / folder / obj_rel), source)
         return self.objects[key]
