@@ -148,3 +148,20 @@ def test_clean_without_goals_and_clean_all(fx: Fixture) -> None:
     assert refused.returncode == 2 and "do not mix" in refused.stderr
     everything = tflm_build(["clean", "--all", gen], env)
     assert everything.returncode == 0 and not fx.gen.exists()
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("tflm-build gen", {"generate"}),
+    ("tflm-build run hel", {"hello_world"}),
+    ("tflm-build build TARGET=cortex", {"TARGET=cortex_m_generic", "TARGET=cortex_m_qemu"}),
+    ("tflm-build build TARGET=cortex_m_qemu TARGET_ARCH=cortex-m55+", {"TARGET_ARCH=cortex-m55+nofp",
+                                                                     "TARGET_ARCH=cortex-m55+nodsp+nofp"}),
+    ("tflm-build generate micro", {"micro_speech"}),
+])
+def test_shell_completion(tmp_path: Path, line: str, expected: set[str]) -> None:
+    """What argcomplete answers a shell (bash/zsh) for a partly typed command line."""
+    out = tmp_path / "completions"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line,
+           "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+    subprocess.run([sys.executable, "-m", "tflm_build.cli"], env=env, cwd=tmp_path, capture_output=True, timeout=60)
+    assert {c.strip() for c in out.read_text().splitlines() if c.strip()} == expected
