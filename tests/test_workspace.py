@@ -135,6 +135,9 @@ def test_target_is_a_name_and_shadowing_warns(tmp_path: Path, monkeypatch: pytes
     assert cli.main(["targets"]) == 0
     captured = capsys.readouterr()
     assert "target 'linux' shadows the shipped one" in captured.err and "linux.yaml" in captured.err
+    (ws / "tflm-build.yaml").write_text("targets: [targets]\nreplaces: [linux]\n")  # said so: no warning
+    assert cli.main(["targets"]) == 0
+    assert "shadows" not in capsys.readouterr().err
 
 
 def test_init_refuses_a_non_empty_folder_and_unknown_examples(tmp_path: Path,

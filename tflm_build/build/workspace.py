@@ -9,6 +9,7 @@ targets: [targets]                     # folders of target YAMLs (they may exten
 examples: []                           # folders of example YAMLs
 variables: {TARGET: linux}             # defaults; the command line wins
 dependencies: {flatbuffers: ../flatbuffers}   # local trees instead of the pinned downloads
+replaces: []                           # shipped targets replaced on purpose by one of the same name
 ```
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ SCHEMA: Schema = {
     "examples": str_list("folders of example YAML files, relative to this file"),
     "variables": Field(dict, values=str, default={}, doc="default build variables (TARGET, TARGET_ARCH, ...)"),
     "dependencies": Field(dict, values=str, default={}, doc="dependency name -> local tree (its <NAME>_DIR)"),
+    "replaces": str_list("shipped targets that a workspace target of the same name replaces on purpose"),
 }
 # Variables a workspace may not default: where outputs go is the workspace's own business.
 _NOT_DEFAULTS = {"GEN_DIR"}
@@ -46,6 +48,7 @@ class Workspace:
     example_dirs: tuple[Path, ...]
     variables: Mapping[str, str]
     dependencies: Mapping[str, Path]
+    replaces: tuple[str, ...]
 
     def arguments(self) -> dict[str, str]:
         """The build variables the workspace sets: its defaults and one <NAME>_DIR per override."""
@@ -95,7 +98,7 @@ def load_workspace(root: Path) -> Workspace:
         dependencies[name] = (root / folder).resolve()
     return Workspace(root=root, file=path, apps=folder_list("apps", False), target_dirs=folder_list("targets", True),
                      example_dirs=folder_list("examples", True), variables=dict(data["variables"]),
-                     dependencies=dependencies)
+                     dependencies=dependencies, replaces=tuple(data["replaces"]))
 
 
 def current_workspace(cwd: Path) -> Workspace | None:
@@ -108,5 +111,5 @@ def registries(workspace: Workspace | None, app: Path | None = None) -> tuple[Ta
     """The targets and examples a build sees: the shipped ones and the workspace's (which win)."""
     if workspace is None:
         return TargetRegistry(TARGETS), ExampleRegistry(EXAMPLES, app)
-    return (TargetRegistry(TARGETS, workspace.target_dirs),
+    return (TargetRegistry(TARGETS, workspace.target_dirs, workspace.replaces),
             ExampleRegistry(EXAMPLES, app, workspace.example_dirs, workspace.apps))

@@ -244,11 +244,11 @@ class TargetRegistry:
     same name (with a warning), and may ``extends:`` any shipped target.
     """
 
-    def __init__(self, folder: Path, extra: Sequence[Path] = ()) -> None:
+    def __init__(self, folder: Path, extra: Sequence[Path] = (), replaces: Sequence[str] = ()) -> None:
         self.folder = folder
         self.folders = (*extra, folder)
         self._raw: dict[str, LocDict] = {}
-        self._warned: set[str] = set()
+        self._warned: set[str] = set(replaces)  # shipped targets replaced on purpose: no warning
 
     def path(self, name: str) -> Path | None:
         """The file of target ``name``: in the first folder that has it."""
@@ -268,7 +268,8 @@ class TargetRegistry:
             if path != shipped and shipped.is_file() and name not in self._warned:
                 self._warned.add(name)
                 print(f"tflm-build: warning: {path}: target '{name}' shadows the shipped one ({shipped}); "
-                      f"rename it (it may 'extends: {name}' under another name) to keep both", file=sys.stderr)
+                      f"rename it (it may 'extends: {name}' under another name) to keep both, or list it "
+                      f"under 'replaces:' in tflm-build.yaml", file=sys.stderr)
             data = load_yaml(path)
             if data is None:
                 data = LocDict()
