@@ -129,6 +129,13 @@ def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:
     size = tflm_build(["size", "hello_world", "--chart", str(chart), gen], env)
     assert size.returncode == 0, size.stdout + size.stderr
     assert "hello_world: text" in size.stdout and chart.read_text().startswith("<svg")
+    as_json = tflm_build(["size", "hello_world", "--json", gen], env)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    totals = report["totals"]
+    assert totals["text"] > 0 and totals["flash"] == totals["text"] + totals["data"]
+    assert re.search(rf"text {totals['text']:,} data {totals['data']:,} bss {totals['bss']:,}", size.stdout)
+    assert sum(o["text"] for o in report["objects"]) <= totals["text"] and report["config"] == fx.gendir().name
     assert tflm_build(["generate", "hello_world", "--kind", "nope", gen], env).returncode == 2
 
 
