@@ -124,7 +124,7 @@ def _extensions() -> list[Extension]:
     checking and ``scons -h`` know them.
     """
     from . import flash, size
-    from ..projects import generate as projects
+    from ..projects import goals as projects
     from ..scons_tools import compiledb, runner
     return [compiledb, projects, runner, size, flash]
 
