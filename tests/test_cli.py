@@ -1,8 +1,10 @@
 """The tflm-build CLI: every command, its --help, exit codes 0/1/2, caches shared across checkouts."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,10 +97,26 @@ def test_targets_table_and_doctor(capsys: pytest.CaptureFixture[str]) -> None:
     assert "x86_64" in linux and "host" in linux and "make, cmake" in linux and re.search(r"g\+\+ \d+\.\d+", linux)
     cli.main(["doctor"])
     out = capsys.readouterr().out
-    for word in ("Toolchains and runners", "qemu-system-arm", "Compiler launchers", "distcc", "Caches",
+    for word in ("Toolchains, runners and tools", "qemu-system-arm", "Compiler launchers", "distcc", "Caches",
                  "TFLM_BUILD_CACHE", "TFLM_BUILD_CACHE_DIR"):
         assert word in out
-    assert "Nothing missing." in out or "Missing, and how to get it:" in out
+    # a MISSING line and "Nothing missing." never together; each target's own needs are checked
+    assert ("Nothing missing." in out) != ("  MISSING " in out)
+    for tool, target in (("qemu-system-arm", "cortex_m_qemu"), ("idf.py", "esp"), ("ninja", "mbed")):
+        assert re.search(rf"^  (ok|MISSING) +{re.escape(tool)} .*\[{target}\]$", out, re.M), (tool, out)
+    assert not re.search(r"g\+\+ .*\[(esp|mbed)\]", out)  # project-only targets compile nothing here
+    cli.main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    missing = {m["name"] for m in report["missing"]}
+    assert missing == {c["name"] for c in report["checks"] if c["state"] in ("missing", "too old")}
+    assert ("idf.py" in missing) == (shutil.which("idf.py") is None)
+    cli.main(["targets", "--json"])
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["linux"]["runner"] == "host" and "x86_64" in rows["linux"]["arches"]
+    assert [i["tool"] for i in rows["mbed"]["installed"]] == ["cmake", "ninja"]
+    cli.main(["examples", "--json"])
+    examples = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert examples["hello_world"]["programs"] == ["hello_world_test", "hello_world"]
 
 
 def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:
@@ -111,4 +129,46 @@ def test_generate_and_size_map_onto_goals(fx: Fixture, tmp_path: Path) -> None:
     size = tflm_build(["size", "hello_world", "--chart", str(chart), gen], env)
     assert size.returncode == 0, size.stdout + size.stderr
     assert "hello_world: text" in size.stdout and chart.read_text().startswith("<svg")
+    as_json = tflm_build(["size", "hello_world", "--json", gen], env)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    totals = report["totals"]
+    assert totals["text"] > 0 and totals["flash"] == totals["text"] + totals["data"]
+    assert re.search(rf"text {totals['text']:,} data {totals['data']:,} bss {totals['bss']:,}", size.stdout)
+    assert sum(o["text"] for o in report["objects"]) <= totals["text"] and report["config"] == fx.gendir().name
     assert tflm_build(["generate", "hello_world", "--kind", "nope", gen], env).returncode == 2
+
+
+def test_clean_without_goals_and_clean_all(fx: Fixture) -> None:
+    """`tflm-build clean` with no goal removes the configuration's folder (it once failed: unknown goal '.')."""
+    env = {**fx.env, "PYTHONPATH": str(REPO)}
+    gen = f"GEN_DIR={fx.gen}"
+    for target in ("TARGET=linux", "TARGET=cortex_m_generic"):
+        built = tflm_build(["build", "microlite", gen, target], env)
+        assert built.returncode == 0, built.stdout + built.stderr
+    linux, generic = fx.gendir(), fx.gen / "cortex_m_generic_cortex-m4_default_gcc"
+    assert linux.is_dir() and generic.is_dir()
+    cleaned = tflm_build(["clean", gen], env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not linux.exists() and generic.is_dir()  # only the configuration asked for
+    refused = tflm_build(["clean", "microlite", "--all", gen], env)
+    assert refused.returncode == 2 and "do not mix" in refused.stderr
+    everything = tflm_build(["clean", "--all", gen], env)
+    assert everything.returncode == 0 and not fx.gen.exists()
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("tflm-build gen", {"generate"}),
+    ("tflm-build run hel", {"hello_world"}),
+    ("tflm-build build TARGET=cortex", {"TARGET=cortex_m_generic", "TARGET=cortex_m_qemu"}),
+    ("tflm-build build TARGET=cortex_m_qemu TARGET_ARCH=cortex-m55+", {"TARGET_ARCH=cortex-m55+nofp",
+                                                                     "TARGET_ARCH=cortex-m55+nodsp+nofp"}),
+    ("tflm-build generate micro", {"micro_speech"}),
+])
+def test_shell_completion(tmp_path: Path, line: str, expected: set[str]) -> None:
+    """What argcomplete answers a shell (bash/zsh) for a partly typed command line."""
+    out = tmp_path / "completions"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line,
+           "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+    subprocess.run([sys.executable, "-m", "tflm_build.cli"], env=env, cwd=tmp_path, capture_output=True, timeout=60)
+    assert {c.strip() for c in out.read_text().splitlines() if c.strip()} == expected

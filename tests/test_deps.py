@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import socket
 from pathlib import Path
@@ -160,6 +161,10 @@ def test_vendor_then_offline_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["NAME", "VERSION", "FROM", "VERIFIED", "PATH"]
     assert table[1].split()[:4] == ["one", "1.0", "mirror", "yes"]
+    assert deps_command(offline, [], as_json=True) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["one"]["source"] == "mirror" and rows["one"]["verified"] is True
+    assert rows["one"]["path"] == table[1].split()[4]
 
 
 def test_vendor_a_verified_local_folder(tmp_path: Path) -> None:

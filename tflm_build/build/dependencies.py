@@ -17,6 +17,7 @@ from ..fetch.pins import Dependency, load_dependencies, needed
 from ..fetch.download import Fetcher, Settings
 from ..model.sources import ThirdParty, expand
 from ..model.targets import Target
+from ..resources import THIRD_PARTY
 
 
 def _log(message: str) -> None:
@@ -24,19 +25,20 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_fetcher(repo: Path, config: Config) -> tuple[dict[str, Dependency], Fetcher]:
-    """The repository's dependencies and a fetcher set up from variables and environment."""
-    deps = load_dependencies(repo / "third_party")
+def make_fetcher(root: Path, config: Config) -> tuple[dict[str, Dependency], Fetcher]:
+    """The pinned dependencies and a fetcher set up from variables and environment, extracting
+    below ``root`` (the build root: a workspace or a checkout)."""
+    deps = load_dependencies(THIRD_PARTY)
     variables = dict(config.dep_dirs)
     if config["TFLM_ROOT"]:
         variables["TFLM_ROOT"] = str(check_tflm_root(config["TFLM_ROOT"]))
-    return deps, Fetcher(deps, Settings.from_env(repo, os.environ, variables), log=_log)
+    return deps, Fetcher(deps, Settings.from_env(root, os.environ, variables), log=_log)
 
 
-def resolve_dependencies(repo: Path, config: Config, target: Target,
+def resolve_dependencies(root: Path, config: Config, target: Target,
                          kernel_dir: str | None) -> tuple[dict[str, Path], ThirdParty]:
     """Tree root of every needed dependency, and what they add to the library."""
-    deps, fetcher = make_fetcher(repo, config)
+    deps, fetcher = make_fetcher(root, config)
     roots = {name: fetcher.ensure(name) for name in needed(deps, target.lineage, kernel_dir)}
     if "tflite_micro" not in roots:
         roots["tflite_micro"] = fetcher.ensure("tflite_micro")

@@ -10,6 +10,7 @@ while it declares their nodes (PlatformIO's ``AddTarget``), and goal checking an
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -38,7 +39,6 @@ GRAMMAR: tuple[tuple[str, str, str | None, str], ...] = (
     ("bin", r"(?P<subject>.+)_bin", "binaries", "{subject}_bin"),
     ("program", r"(?P<subject>[^/\\]+)", None, "{subject}"),
 )
-_COMPILED = tuple((family, re.compile(f"^(?:{pattern})$"), needs) for family, pattern, needs, _ in GRAMMAR)
 _TEMPLATES = {family: template for family, _, _, template in GRAMMAR}
 # Goals that span every program: their runs declare all program nodes.
 SPANNING = ("all_programs", "all_tests", "file")
@@ -59,12 +59,18 @@ def parse(goal: str) -> GoalName:
     """What a goal name means; a path (``gen/.../foo.o``) is the family ``file``."""
     if "/" in goal or os.sep in goal:
         return GoalName(goal, "file")
-    for family, pattern, needs in _COMPILED:
+    for family, pattern, needs in _compiled():
         match = pattern.match(goal)
         if match:
             groups = match.groupdict()
             return GoalName(goal, family, groups.get("subject") or "", groups.get("kind") or "", needs)
     return GoalName(goal, "file")  # unreachable: ``program`` matches every name without a slash
+
+
+@functools.cache
+def _compiled() -> tuple[tuple[str, re.Pattern[str], str | None], ...]:
+    """The grammar's patterns, compiled on first use (a no-op build parses a goal or two)."""
+    return tuple((family, re.compile(f"^(?:{pattern})$"), needs) for family, pattern, needs, _ in GRAMMAR)
 
 
 def goal_name(family: str, subject: str = "", kind: str = "") -> str:

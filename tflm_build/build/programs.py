@@ -43,14 +43,19 @@ class Programs:
             self.generated[relpath] = self.build.env.TflmCcArrays(genfiles, relpath, str(base / relpath))
         return self.generated[relpath]
 
-    def object(self, source: Any, obj_rel: str, defines: Sequence[str]) -> Any:
+    def object(self, source: Any, obj_rel: str, defines: Sequence[str], app: Path | None = None) -> Any:
+        """One object; ``app``: an app's folder, searched for headers before the TFLM tree (an app
+        copied from an example keeps TFLM's include paths, and its own copies of the headers win)."""
         key = (obj_rel, tuple(defines))
         if key not in self.objects:
             env = self.env
             folder = "core"
-            if defines:
+            if defines or app is not None:
                 env = self.env.Clone()
                 env.Append(CPPDEFINES=[cpp_define(d) for d in defines])
+                if app is not None:
+                    env.Prepend(CPPPATH=[str(relative_to_cwd(app))])
+            if defines:
                 folder = "defines_" + "_".join(d.replace("=", "_") for d in defines)[:60]
             target = str(self.build.gen / "obj" / folder / obj_rel)
             # A program's source compiled with the core's flags may use the core's precompiled header.
@@ -66,9 +71,10 @@ class Programs:
             cc = self.generated_sources(base, relpath)[0]
             objs += self.object(cc, "genfiles/" + str(Path(str(cc)).relative_to(self.build.gen / "genfiles")
                                                       .with_suffix(".o")), defines)
+        app = None if base == self.build.tflm else base
         for src in sources:
-            rel = src if base == self.build.tflm else f"app/{src}"
-            objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines)
+            rel = src if app is None else f"app/{src}"
+            objs += self.object(str(base / src), str(Path(rel).with_suffix(".o")), defines, app)
         env = self.env
         extra_link: list[str] = []
         for path in self.build.target.startup:

@@ -24,10 +24,11 @@ from .context import Build, ProgramSources
 from .library import LibraryNodes
 from .programs import Programs, cpp_define, model_aware_library, relative_to_cwd, wanted_programs
 from .summary import register_summary
+from .workspace import current_workspace, registries
 from ..model.examples import ExampleRegistry, Program, check_app, programs_by_name
 from ..model.sources import TestProgram, check_kernel_dir, load_rules, select_tests
 from ..model.targets import Target, TargetRegistry
-from ..resources import EXAMPLES, REPO, SOURCES, TARGETS, dependency_variables
+from ..resources import SOURCES, dependency_variables
 
 from SCons.Action import Action
 
@@ -66,19 +67,22 @@ def main() -> None:
 def _main() -> None:
     from SCons.Script import ARGUMENTS, COMMAND_LINE_TARGETS, GetOption
 
-    targets = TargetRegistry(TARGETS)
-    configuration = resolve(cfg.parse(ARGUMENTS, os.environ, dependency_variables), targets)
+    root = Path.cwd()  # scons -C <workspace or checkout>: where outputs and downloads go
+    workspace = current_workspace(root)
+    arguments = {**(workspace.arguments() if workspace else {}), **ARGUMENTS}
+    variables = cfg.parse(arguments, os.environ, dependency_variables)
+    targets, examples = registries(workspace, check_app(variables["APP"]) if variables["APP"] else None)
+    configuration = resolve(variables, targets)
     config, target, family, kernel_dir = (configuration.variables, configuration.target, configuration.toolchain,
                                           configuration.kernel_dir)
     requested = Goals(COMMAND_LINE_TARGETS, FIXED_GOALS)
     _set_scons_options(requested)
     help_requested = bool(GetOption("help"))
-    examples = ExampleRegistry(EXAMPLES, check_app(config["APP"]) if config["APP"] else None)
 
     from .dependencies import resolve_dependencies
-    roots, third_party = resolve_dependencies(REPO, config, target, kernel_dir)
+    roots, third_party = resolve_dependencies(root, config, target, kernel_dir)
     tflm = roots["tflite_micro"]
-    check_gen_dir(str(configuration.gen_root), REPO, roots)
+    check_gen_dir(str(configuration.gen_root), root, roots)
     rules = load_rules(SOURCES)
     if kernel_dir:
         check_kernel_dir(tflm, kernel_dir)
@@ -122,7 +126,7 @@ def _extensions() -> list[Extension]:
     checking and ``scons -h`` know them.
     """
     from . import flash, size
-    from ..projects import generate as projects
+    from ..projects import goals as projects
     from ..scons_tools import compiledb, debugger, runner
     return [compiledb, projects, runner, size, flash, debugger]
 
@@ -168,7 +172,7 @@ def _environment(Environment: Any, configuration: Configuration, flags: CompileF
                       TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"], TFLM_PCH=config.flag("PCH"))
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
-    env.SConsignFile(str(gen / ".sconsign"))
+    env.SConsignFile(str(gen.absolute() / ".sconsign"))  # absolute: beside the outputs, not the SConstruct
     include = [relative_to_cwd(p) for p in flags.include_dirs] + [gen / "genfiles"]
     env.Replace(
         CCFLAGS=list(flags.common),

@@ -3,11 +3,13 @@ call ``tflm-build ci --shard i/n``."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from ..errors import ConfigError, unknown_choice
 from ..model.targets import TargetRegistry
-from ..resources import REPO
+from ..build.workspace import current_workspace, registries
+from ..files import write_atomic
 from .matrix import Matrix, load_matrix
 
 GITHUB = """\
@@ -36,7 +38,8 @@ jobs:
           path: .tflm-cache
           key: tflm-build-${{ '{{' }} matrix.shard {{ '}}' }}-${{ '{{' }} github.sha {{ '}}' }}
           restore-keys: tflm-build-${{ '{{' }} matrix.shard {{ '}}' }}-
-      - run: pip install .
+      - name: Install tflm-build
+        run: pip install {{ install | shquote }}
       - name: tflm-build ci shard ${{ '{{' }} matrix.shard {{ '}}' }}/{{ count }}
         run: tflm-build ci --matrix {{ matrix }} --shard ${{ '{{' }} matrix.shard {{ '}}' }}/{{ count }} --out ci-out
         env:
@@ -66,7 +69,7 @@ tflm-build-ci:
 {%- if packages %}
     - apt-get update && apt-get install -y --no-install-recommends {{ packages | join(' ') }}
 {%- endif %}
-    - pip install .
+    - pip install {{ install | shquote }}
   script:
     - tflm-build ci --matrix {{ matrix }} --shard ${CI_NODE_INDEX:-1}/${CI_NODE_TOTAL:-1} --out ci-out
   artifacts:
@@ -79,9 +82,8 @@ tflm-build-ci:
 EMIT_DEFAULTS = {"github": Path(".github/workflows/tflm-build-ci.yml"), "gitlab": Path(".gitlab-ci.yml")}
 
 
-def packages(matrix: Matrix, repo: Path = REPO) -> list[str]:
+def packages(matrix: Matrix, registry: TargetRegistry) -> list[str]:
     """Debian packages the matrix's targets name in their install hints ('apt-get install a b; ...')."""
-    registry = TargetRegistry(repo / "targets")
     found: dict[str, None] = {}
     for name in sorted({c.target for c in matrix.cells}):
         target = registry.load(name, None)
@@ -93,8 +95,9 @@ def packages(matrix: Matrix, repo: Path = REPO) -> list[str]:
     return list(found)
 
 
-def emit(service: str, matrix_path: Path, count: int, output: Path | None) -> Path:
-    """Write the workflow of ``service`` running ``count`` shards of the matrix."""
+def emit(service: str, matrix_path: Path, count: int, output: Path | None, install: str) -> Path:
+    """Write the workflow of ``service`` running ``count`` shards of the matrix, on runners that
+    install tflm-build as a user does (``pip install <install>``: this version by default)."""
     import jinja2
 
     if service not in EMIT_DEFAULTS:
@@ -102,14 +105,16 @@ def emit(service: str, matrix_path: Path, count: int, output: Path | None) -> Pa
     if count < 1:
         raise ConfigError(f"--shards {count}: need at least one shard", key="--shards", fix="write --shards 1 or more")
     matrix = load_matrix(matrix_path)
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(
-        GITHUB if service == "github" else GITLAB)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.filters["shquote"] = shlex.quote
+    template = environment.from_string(GITHUB if service == "github" else GITLAB)
     try:
         shown = matrix_path.resolve().relative_to(Path.cwd())
     except ValueError:
         shown = matrix_path
-    text = template.render(matrix=shown, count=count, shards=list(range(1, count + 1)), packages=packages(matrix))
+    registry = registries(current_workspace(matrix_path.resolve().parent))[0]
+    text = template.render(matrix=shown, count=count, shards=list(range(1, count + 1)), install=install,
+                           packages=packages(matrix, registry))
     path = output or EMIT_DEFAULTS[service]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_atomic(path, text)
     return path

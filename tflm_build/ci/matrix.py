@@ -24,12 +24,11 @@ from typing import Any, Sequence
 from ..build.configuration import check_kernel_dir_allowed
 from ..build.guards import check_cell_variables
 from ..build.variables import BUILD_TYPES
+from ..build.workspace import current_workspace, registries
 from ..errors import ConfigError, unknown_choice
-from ..model.examples import ExampleRegistry
 from ..model.schema import Field, Schema, str_list, validate
-from ..model.targets import Target, TargetRegistry
+from ..model.targets import Target
 from ..model.yamlio import LocDict, load_yaml
-from ..resources import REPO
 
 ACTIONS = ("build", "run", "test", "generate", "size")
 REFERENCE = "reference"  # kernel_dirs entry meaning OPTIMIZED_KERNEL_DIR unset
@@ -117,15 +116,15 @@ def _error(data: LocDict, key: str, path: str, message: str, **kw: Any) -> Confi
     return ConfigError(message, file=data.file, line=data.line_of(key), key=path, **kw)
 
 
-def load_matrix(path: Path, repo: Path = REPO) -> Matrix:
-    """Read and check a matrix file: every name is checked before any cell runs."""
+def load_matrix(path: Path) -> Matrix:
+    """Read and check a matrix file: every name is checked before any cell runs (the targets and
+    examples are those of the workspace the file is in, and the shipped ones)."""
     data = load_yaml(path)
     if data is None:
         raise ConfigError("the matrix file is empty", file=path, fix="write at least 'targets:' and 'examples:'")
     validate(data, SCHEMA)
     check_cell_variables(data.get("variables") or {}, data.file)
-    targets = TargetRegistry(repo / "targets")
-    examples = ExampleRegistry(repo / "examples")
+    targets, examples = registries(current_workspace(path.resolve().parent))
     actions = tuple(data.get("actions") or ("build", "test"))
     build_types = list(data.get("build_types") or ["default"])
     for build_type in build_types:

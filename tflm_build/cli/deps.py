@@ -6,6 +6,7 @@ functions do the work and return the exit status (0 ok, 1 a fetch failed,
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -44,8 +45,9 @@ def fetch_command(names: list[str], fetcher: Fetcher, deps: Mapping[str, Depende
     return status
 
 
-def deps_command(fetcher: Fetcher, names: Sequence[str], out: Callable[[str], None] = print) -> int:
-    """Print a table of the dependencies: name, version, where from, verified, path."""
+def deps_command(fetcher: Fetcher, names: Sequence[str], out: Callable[[str], None] = print,
+                 as_json: bool = False) -> int:
+    """Print a table of the dependencies: name, version, where from, verified, path (or them as JSON)."""
     try:
         _check_names(names, fetcher.deps)
     except ConfigError as error:
@@ -60,6 +62,10 @@ def deps_command(fetcher: Fetcher, names: Sequence[str], out: Callable[[str], No
             continue
         version = info.version if len(info.version) <= 12 else info.version[:12]
         rows.append((info.name, version, info.source, "yes" if info.verified else "no", str(info.path)))
+    if as_json:
+        out(json.dumps([{**dict(zip(("name", "version", "source", "verified", "path"), row)),
+                         "verified": row[3] == "yes"} for row in rows[1:]], indent=1))
+        return status
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])

@@ -5,14 +5,15 @@ runner tools, install hints), so a new target is diagnosed without code.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import user_path
 from ..fetch.download import Settings
@@ -35,12 +36,6 @@ class Tool:
     version: str
     install: str
 
-    @property
-    def line(self) -> str:
-        if self.path is None:
-            return f"  MISSING  {self.name:<26} {self.install}"
-        return f"  ok       {self.name:<26} {self.version:<12} {self.path}"
-
 
 def version_of(path: str) -> str:
     """A compiler's -dumpfullversion, else the first version-looking number of --version."""
@@ -62,13 +57,16 @@ def find(name: str, install: str) -> Tool:
 
 
 def target_tools(target: Target) -> list[Tool]:
-    """The compiler and the runner's tool a target needs."""
-    spec = target.toolchain
-    compiler = spec.prefix + spec.tool_names(spec.family)["cxx"]
-    tools = [find(compiler, spec.install_hint())]
+    """What a target really needs: its compiler when it compiles anything, its runner's tool, and the
+    programs its YAML ``requires`` (idf.py for ESP-IDF projects, cmake and ninja for Mbed ones)."""
+    tools = []
+    if {"library", "binaries"} & set(target.goals):
+        spec = target.toolchain
+        tools.append(find(spec.prefix + spec.tool_names(spec.family)["cxx"], spec.install_hint()))
     runner = target.runner
     if runner.tool:
-        tools.append(find(runner.tool, runner.install or f"install {runner.tool}"))
+        tools.append(find(target.expand(runner.tool), runner.install or f"install {runner.tool}"))
+    tools += [find(r.tool, r.install + (f" ({r.purpose})" if r.purpose else "")) for r in target.requires]
     return tools
 
 
@@ -79,24 +77,34 @@ def _too_old(tool: Tool, minimum: str | None) -> bool:
     return bool(minimum and tool.path and tool.version != "?" and numbers(tool.version) < numbers(minimum))
 
 
-def target_rows(repo: Path) -> list[tuple[str, str, str, str, str]]:
-    """target, arches, runner, project kinds, what is installed: one row per selectable target."""
-    registry = TargetRegistry(repo / "targets")
+def target_rows(registry: TargetRegistry) -> list[dict[str, Any]]:
+    """One row per selectable target: arches, runner, project kinds, and what is installed."""
     rows = []
     for name in registry.names():
         target = registry.load(name, None)
-        arches = ", ".join(target.allowed_arches or [target.arch])
-        runner = target.runner.kind
         minimum = target.toolchain.min_version
         installed = []
-        for index, tool in enumerate(target_tools(target)):  # the compiler first
-            state = "missing" if tool.path is None else tool.version
-            if index == 0 and _too_old(tool, minimum):
-                state += f" (needs {minimum})"
-            installed.append(f"{tool.name} {state}")
-        rows.append((name, arches if len(arches) <= 40 else arches[:37] + "...", runner,
-                     ", ".join(target.project_kinds) or "-", ", ".join(installed)))
+        for tool in target_tools(target):
+            too_old = tool.name.endswith(("g++", "clang++")) and _too_old(tool, minimum)
+            installed.append({"tool": tool.name, "path": tool.path, "version": tool.version or None,
+                              "needs": minimum if too_old else None})
+        rows.append({"name": name, "description": target.description,
+                     "arches": list(target.allowed_arches or [target.arch]), "runner": target.runner.kind,
+                     "project_kinds": list(target.project_kinds), "file": str(target.file), "installed": installed})
     return rows
+
+
+def render_target_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """The table of ``tflm-build targets``."""
+    table = [("TARGET", "ARCHES", "RUNNER", "PROJECTS", "INSTALLED")]
+    for row in rows:
+        arches = ", ".join(row["arches"])
+        installed = ", ".join(f"{i['tool']} {i['version'] if i['path'] else 'missing'}"
+                              + (f" (needs {i['needs']})" if i["needs"] else "") for i in row["installed"])
+        table.append((row["name"], arches if len(arches) <= 40 else arches[:37] + "...", row["runner"],
+                      ", ".join(row["project_kinds"]) or "-", installed or "-"))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) + "  " + r[4] for r in table]
 
 
 def _size(folder: Path) -> tuple[int, int]:
@@ -111,57 +119,101 @@ def _size(folder: Path) -> tuple[int, int]:
     return total, count
 
 
-def _cache_line(label: str, folder: Path | None, unset: str) -> str:
-    if folder is None:
-        return f"  -        {label:<26} not set: {unset}"
-    if not folder.is_dir():
-        return f"  ok       {label:<26} {folder} (empty)"
-    size, count = _size(folder)
-    writable = "" if os.access(folder, os.W_OK) else "  NOT WRITABLE"
-    return f"  ok       {label:<26} {folder}  {size / 1e6:.1f} MB in {count} files{writable}"
+@dataclass
+class Report:
+    """What doctor found: one entry per check, and what is missing (required tools only)."""
+
+    python: str
+    scons: str
+    data: str
+    workspace: str | None
+    checks: list[dict[str, Any]] = field(default_factory=list)  # section, name, state, path, version, detail, for
+
+    @property
+    def missing(self) -> list[dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for check in self.checks:
+            if check["state"] in ("missing", "too old"):
+                found.setdefault(check["name"], check)
+        return list(found.values())
 
 
-def doctor(repo: Path, out: Callable[[str], None]) -> int:
-    """Print what is installed and what is missing (with how to get it); 0 unless the host compiler is missing."""
+def examine(registry: TargetRegistry, workspace: Path | None, cache_root: Path) -> Report:
+    """Every check doctor makes, as data (the text and --json outputs render it)."""
     import SCons
 
-    out(f"tflm-build doctor: Python {sys.version.split()[0]}, SCons {SCons.__version__}, repository {repo}")
-    registry = TargetRegistry(repo / "targets")
-    missing: list[Tool] = []
-    host_ok = True
-    out("Toolchains and runners (per target):")
+    report = Report(sys.version.split()[0], SCons.__version__, str(registry.folder.parent),
+                    str(workspace) if workspace else None)
+
+    def add(section: str, tool: Tool, state: str, needed_for: str = "", detail: str = "") -> None:
+        report.checks.append({"section": section, "name": tool.name, "state": state, "path": tool.path,
+                              "version": tool.version or None, "detail": detail or tool.install, "for": needed_for})
+
     for name in registry.names():
         target = registry.load(name, None)
         minimum = target.toolchain.min_version
-        for index, tool in enumerate(target_tools(target)):  # the compiler first
-            line = tool.line
-            if index == 0 and _too_old(tool, minimum):
-                line += f"  TOO OLD: needs {minimum}"
-            out(f"{line}   [{name}]")
-            if tool.path is None:
-                missing.append(tool)
-                host_ok = host_ok and not target.host
-    out("Compiler launchers (COMPILER_LAUNCHER=):")
-    for name, install in LAUNCHERS.items():
-        out(find(name, install).line)
-    hosts = os.environ.get("DISTCC_HOSTS")
-    out(f"  {'':<8} DISTCC_HOSTS={hosts}" if hosts else f"  {'':<8} DISTCC_HOSTS not set (distcc reads ~/.distcc/hosts)")
-    out("Other tools:")
+        for tool in target_tools(target):
+            state = "missing" if tool.path is None else "ok"
+            if tool.path and tool.name.endswith(("g++", "clang++")) and _too_old(tool, minimum):
+                state = "too old"
+            add("targets", tool, state, name, f"needs {minimum}; {tool.install}" if state == "too old" else "")
+    for name, install in LAUNCHERS.items():  # optional: nothing is missing without them
+        tool = find(name, install)
+        add("launchers", tool, "ok" if tool.path else "optional")
     for name, install in _OTHER_TOOLS.items():
         tool = find(name, install)
-        out(tool.line)
-        if tool.path is None:
-            missing.append(tool)
-    out("Caches:")
-    downloads = Settings.from_env(repo, os.environ, {}).cache_dir  # where the fetcher itself looks
-    out(_cache_line("downloads (TFLM_BUILD_CACHE)", downloads, ""))
+        add("other", tool, "ok" if tool.path else "missing")
+    downloads = Settings.from_env(cache_root, os.environ, {}).cache_dir  # where the fetcher itself looks
     objects = os.environ.get(OBJECT_CACHE_VAR)
-    out(_cache_line(f"objects ({OBJECT_CACHE_VAR})", user_path(objects, OBJECT_CACHE_VAR) if objects else None,
-                    f"set {OBJECT_CACHE_VAR} or pass --cache-dir to share compiled objects across checkouts"))
+    for label, folder in (("downloads (TFLM_BUILD_CACHE)", downloads),
+                          (f"objects ({OBJECT_CACHE_VAR})", user_path(objects, OBJECT_CACHE_VAR) if objects else None)):
+        size, count = _size(folder) if folder is not None and folder.is_dir() else (0, 0)
+        report.checks.append({"section": "caches", "name": label, "state": "ok" if folder else "unset",
+                              "path": str(folder) if folder else None, "version": None, "for": "",
+                              "detail": f"{size / 1e6:.1f} MB in {count} files" if folder else
+                              f"set {OBJECT_CACHE_VAR} or pass --cache-dir to share compiled objects across checkouts"})
+    return report
+
+
+def render(report: Report) -> list[str]:
+    """doctor's text: a line per check, then what is missing and how to get it (or that nothing is)."""
+    lines = [f"tflm-build doctor: Python {report.python}, SCons {report.scons}, data {report.data}"
+             + (f", workspace {report.workspace}" if report.workspace else "")]
+    titles = {"targets": "Toolchains, runners and tools (per target):", "launchers": "Compiler launchers "
+              "(COMPILER_LAUNCHER=, optional):", "other": "Other tools:", "caches": "Caches:"}
+    labels = {"ok": "ok", "missing": "MISSING", "too old": "TOO OLD", "optional": "-", "unset": "-"}
+    section = None
+    for check in report.checks:
+        if check["section"] != section:
+            section = check["section"]
+            lines.append(titles[section])
+        where = f"   [{check['for']}]" if check["for"] else ""
+        if check["state"] == "ok" and section != "caches":
+            lines.append(f"  ok       {check['name']:<26} {check['version'] or '':<12} {check['path']}{where}")
+        elif section == "caches":
+            lines.append(f"  {labels[check['state']]:<8} {check['name']:<28} {check['path'] or 'not set'}  "
+                         f"{check['detail']}")
+        else:
+            note = "not installed (optional): " if check["state"] == "optional" else ""
+            lines.append(f"  {labels[check['state']]:<8} {check['name']:<26} {note}{check['detail']}{where}")
+    missing = report.missing
     if missing:
-        out("Missing, and how to get it:")
-        for tool in {t.name: t for t in missing}.values():
-            out(f"  {tool.name}: {tool.install}")
+        lines.append("Missing, and how to get it:")
+        lines += [f"  {m['name']}: {m['detail']}" for m in missing]
     else:
-        out("Nothing missing.")
-    return 0 if host_ok else 1
+        lines.append("Nothing missing.")
+    return lines
+
+
+def doctor(registry: TargetRegistry, workspace: Path | None, cache_root: Path, as_json: bool,
+           out: Callable[[str], None]) -> int:
+    """Print what is installed and what is missing; 0 unless a host target's compiler is missing."""
+    report = examine(registry, workspace, cache_root)
+    if as_json:
+        out(json.dumps({**asdict(report), "missing": report.missing}, indent=1))
+    else:
+        for line in render(report):
+            out(line)
+    host = {n for n in registry.names() if registry.load(n, None).host}
+    return 1 if any(c["section"] == "targets" and c["for"] in host and c["state"] != "ok" for c in report.checks) \
+        else 0

@@ -10,15 +10,17 @@ HTML page) needs no library and opens in any browser or CI artifact viewer.
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
 from ..errors import ConfigError
 from ..build.size import SizeReport, Sizes, report
-from ..resources import REPO
+from ..resources import build_root
 from .scons import scons_argv
 
 _MEMBER = re.compile(r"\(([^()]+)\)$")
@@ -119,15 +121,36 @@ def write_chart(rep: SizeReport, path: Path, title: str, kernels: set[str]) -> N
     path.write_text(drawing)
 
 
-def chart_command(program: str, path: Path, variables: Mapping[str, str]) -> int:
-    """Find the program's ELF through scons (list_gendir, same variables) and write the chart."""
+def _gen_folder(variables: Mapping[str, str]) -> Path | int:
+    """The configuration's gen folder, as scons names it (list_gendir with the same variables); or
+    scons's exit status when it refused them."""
     proc = subprocess.run(scons_argv(["list_gendir", *(f"{k}={v}" for k, v in variables.items())]),
                           capture_output=True, text=True)
     if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
         return proc.returncode
     folder = next(line.strip() for line in proc.stdout.splitlines() if line.strip().endswith("/"))
-    gen = REPO / folder  # an absolute GEN_DIR stays absolute
+    return build_root(Path.cwd()) / folder  # an absolute GEN_DIR stays absolute
+
+
+def chart_command(program: str, path: Path, variables: Mapping[str, str]) -> int:
+    """Find the program's ELF through scons and write the chart."""
+    gen = _gen_folder(variables)
+    if isinstance(gen, int):
+        return gen
     rep = report(gen / "bin" / program)
     write_chart(rep, path, f"{program}  ({gen.name})", kernel_objects(gen))
     print(f"tflm-build: size chart of {program}: {path}")
+    return 0
+
+
+def size_json(program: str, variables: Mapping[str, str]) -> int:
+    """Print the built program's sizes as JSON: totals (flash, RAM) and every object's share."""
+    gen = _gen_folder(variables)
+    if isinstance(gen, int):
+        return gen
+    rep = report(gen / "bin" / program)
+    print(json.dumps({"program": str(rep.program), "config": gen.name, "map_file": str(rep.map_file or "") or None,
+                      "totals": {**asdict(rep.totals), "flash": rep.totals.flash, "ram": rep.totals.ram},
+                      "objects": [{"name": s.name, **asdict(s.sizes)} for s in rep.objects]}, indent=1))
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError, unknown_choice, user_path
 from .schema import Field, Schema, str_list, validate, with_defaults
@@ -169,27 +169,28 @@ def load_example(path: Path, name: str | None = None) -> Example:
 
 
 class ExampleRegistry:
-    """The repository's examples plus an optional APP=."""
+    """The shipped examples, a workspace's example folders and apps, and an optional APP=.
 
-    def __init__(self, folder: Path, app: Path | None = None) -> None:
+    An app or a workspace example named like a shipped example replaces it (a workspace's
+    copy of hello_world is the hello_world it builds).
+    """
+
+    def __init__(self, folder: Path, app: Path | None = None, extra: Sequence[Path] = (),
+                 apps: Sequence[Path] = ()) -> None:
         self.folder = folder
         self.app = app
+        self._files: dict[str, Path] = {p.stem: p for f in (folder, *extra) for p in sorted(f.glob("*.yaml"))}
+        self._files.update({a.stem: a for a in (*apps, *([app] if app is not None else []))})
         self._cache: dict[str, Example] = {}
 
     def names(self) -> list[str]:
-        names = sorted(p.stem for p in self.folder.glob("*.yaml"))
-        if self.app is not None:
-            names.append(self.app.stem)
-        return names
+        return sorted(self._files)
 
     def get(self, name: str) -> Example:
         if name not in self._cache:
-            if self.app is not None and name == self.app.stem:
-                self._cache[name] = load_example(self.app)
-            elif (self.folder / f"{name}.yaml").exists():
-                self._cache[name] = load_example(self.folder / f"{name}.yaml")
-            else:
+            if name not in self._files:
                 raise unknown_choice("example", name, self.names())
+            self._cache[name] = load_example(self._files[name])
         return self._cache[name]
 
     def all(self) -> list[Example]:

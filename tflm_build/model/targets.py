@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import copy
 import platform
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError, shorten, unknown_choice
 from .schema import Field, Schema, str_list, validate, with_defaults
@@ -91,6 +92,10 @@ SCHEMA: Schema = {
     }),
     "goals": Field(list, items=Field(str, choices=GOALS), default=("library",), doc="what the target can build"),
     "project_kinds": str_list("project templates the target can produce"),
+    "requires": Field(list, default=(), doc="programs its builds or projects need beyond the compiler and runner",
+                      items={"tool": Field(str, required=True, doc="program name on PATH"),
+                             "install": Field(str, required=True, doc="how to get it"),
+                             "for": Field(str, default="", doc="what needs it")}),
     "exclude_tests": Field(dict, values=str, default={}, doc="test name -> why it is skipped on this target"),
     "exclude_examples": Field(dict, values=str, default={}, doc="example name -> why"),
     "vars": Field(dict, values=str, default={}, doc="values for {name} in flags"),
@@ -181,6 +186,15 @@ class Debug:
     install: str
 
 
+@dataclass(frozen=True)
+class Required:
+    """A program a target needs besides its compiler and runner (idf.py, cmake, ninja, ...)."""
+
+    tool: str
+    install: str
+    purpose: str
+
+
 def _typed(cls: Any, data: Mapping[str, Any]) -> Any:
     return cls(**{f.name: data[f.name] for f in fields(cls)})
 
@@ -213,6 +227,7 @@ class Target:
     project_kinds: tuple[str, ...]
     exclude_tests: Mapping[str, str]
     exclude_examples: Mapping[str, str]
+    requires: tuple[Required, ...]
 
     def flags(self, kind: str) -> list[str]:
         """Target flags then arch flags of one kind, with {vars} substituted."""
@@ -243,21 +258,38 @@ class Target:
 
 
 class TargetRegistry:
-    """All targets of a repository, loaded lazily and cached per process."""
+    """The shipped targets and a workspace's own target folders, loaded lazily and cached per process.
 
-    def __init__(self, folder: Path) -> None:
+    A workspace's folders come first: a target there is found before a shipped one of the
+    same name (with a warning), and may ``extends:`` any shipped target.
+    """
+
+    def __init__(self, folder: Path, extra: Sequence[Path] = (), replaces: Sequence[str] = ()) -> None:
         self.folder = folder
+        self.folders = (*extra, folder)
         self._raw: dict[str, LocDict] = {}
+        self._warned: set[str] = set(replaces)  # shipped targets replaced on purpose: no warning
+
+    def path(self, name: str) -> Path | None:
+        """The file of target ``name``: in the first folder that has it."""
+        return next((f / f"{name}.yaml" for f in self.folders if (f / f"{name}.yaml").is_file()), None)
 
     def names(self, include_abstract: bool = False) -> list[str]:
-        found = sorted(p.stem for p in self.folder.glob("*.yaml"))
+        found = sorted({p.stem for f in self.folders for p in f.glob("*.yaml")})
         if include_abstract:
             return found
         return [n for n in found if not self._load_raw(n).get("abstract")]
 
     def _load_raw(self, name: str) -> LocDict:
         if name not in self._raw:
-            path = self.folder / f"{name}.yaml"
+            path = self.path(name)
+            assert path is not None, name
+            shipped = self.folder / f"{name}.yaml"
+            if path != shipped and shipped.is_file() and name not in self._warned:
+                self._warned.add(name)
+                print(f"tflm-build: warning: {path}: target '{name}' shadows the shipped one ({shipped}); "
+                      f"rename it (it may 'extends: {name}' under another name) to keep both, or list it "
+                      f"under 'replaces:' in tflm-build.yaml", file=sys.stderr)
             data = load_yaml(path)
             if data is None:
                 data = LocDict()
@@ -282,7 +314,7 @@ class TargetRegistry:
         if parent_name is None:
             own["_dirs"] = dirs
             return own, (name,)
-        if not (self.folder / f"{parent_name}.yaml").is_file():
+        if self.path(parent_name) is None:
             raise unknown_choice("target in 'extends'", parent_name, self.names(True), file=raw.file,
                                  line=raw.line_of("extends"), key="extends")
         base, lineage = self._merged(parent_name, chain + (name,))
@@ -292,8 +324,14 @@ class TargetRegistry:
 
     def load(self, name: str, arch: str | None) -> Target:
         """Resolve TARGET (and TARGET_ARCH, or the target's default) into a Target."""
-        path = self.folder / f"{name}.yaml"
-        if not path.is_file() or self._load_raw(name).get("abstract"):
+        if "/" in name or "\\" in name or name.endswith((".yaml", ".yml")):
+            raise ConfigError(f"TARGET={name} is a path; TARGET is a target's name", key="TARGET",
+                              choices=self.names(),
+                              fix=f"put {Path(name).name if name.endswith(('.yaml', '.yml')) else 'the YAML'} in a "
+                                  f"target folder of the workspace (tflm-build.yaml 'targets:') and write "
+                                  f"TARGET={Path(name).stem}")
+        path = self.path(name)
+        if path is None or self._load_raw(name).get("abstract"):
             raise unknown_choice("TARGET", name, self.names())
         merged, lineage = self._merged(name, ())
         dirs = merged.pop("_dirs")
@@ -335,7 +373,8 @@ class TargetRegistry:
                         install=data["debug"]["install"]),
             goals=tuple(data["goals"]),
             project_kinds=tuple(data["project_kinds"]), exclude_tests=data["exclude_tests"],
-            exclude_examples=data["exclude_examples"])
+            exclude_examples=data["exclude_examples"],
+            requires=tuple(Required(r["tool"], r["install"], r.get("for") or "") for r in data["requires"]))
 
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any], key_path: str = "") -> dict[str, Any]:
