@@ -18,10 +18,14 @@ from typing import Any, Mapping
 
 def prefix_maps(repo: Path, gen_root: Path, roots: Mapping[str, Path]) -> list[str]:
     """``-ffile-prefix-map`` flags, least specific first: the compiler applies the last match."""
-    folders = {str(repo.resolve()): ".", str(gen_root.resolve()): "gen"}
+    top = repo.resolve()
+    folders = {str(top): ".", str(gen_root.resolve()): "gen"}
     for name, root in roots.items():
-        folders.setdefault(str(Path(root).resolve()), f"/tflm-deps/{name}")
-        folders.setdefault(str(Path(root).absolute()), f"/tflm-deps/{name}")  # as named, if it is a link
+        real = Path(root).resolve()
+        for form in (real, Path(root).absolute()):  # as named too, if it is a link
+            folders.setdefault(str(form), f"/tflm-deps/{name}")
+        if real.is_relative_to(top):  # compiled by its relative path (a patched copy below the repository)
+            folders.setdefault(str(real.relative_to(top)), f"/tflm-deps/{name}")
     return [f"-ffile-prefix-map={old}={new}" for old, new in sorted(folders.items(), key=lambda kv: len(kv[0]))]
 
 
