@@ -130,7 +130,7 @@ def test_target_is_a_name_and_shadowing_warns(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(ws)
     assert cli.main(["fetch", "TARGET=targets/board.yaml"]) == 2
     err = capsys.readouterr().err
-    assert "is a path; TARGET is a target's name" in err and "TARGET=board" in err
+    assert "is a path, not a target name" in err and "TARGET=board" in err
     (ws / "targets" / "linux.yaml").write_text("description: our linux\nextends: _common\n")
     assert cli.main(["targets"]) == 0
     captured = capsys.readouterr()

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..model.sources import Library, ThirdParty, select_library
 from ..model.targets import Optimization, Target, TargetRegistry
-from .guards import check_gen_folder, check_target_name
+from .guards import check_gen_folder
 from .variables import Config
 
 TOOLCHAINS = ("gcc", "clang")
@@ -83,7 +83,6 @@ class Configuration:
 
 def resolve(variables: Config, targets: TargetRegistry) -> Configuration:
     """Load TARGET (at TARGET_ARCH), check TOOLCHAIN and OPTIMIZED_KERNEL_DIR against it, name the gen folder."""
-    check_target_name(variables["TARGET"], targets.names)
     target = targets.load(variables["TARGET"], variables["TARGET_ARCH"] or None)
     family = variables["TOOLCHAIN"] or target.toolchain.family
     if family not in TOOLCHAINS:

@@ -1,8 +1,7 @@
-"""Where a build may read its target and write its outputs: names stay names, outputs stay below GEN_DIR.
+"""Where a build may write its outputs: below GEN_DIR, and GEN_DIR a folder of its own.
 
-TARGET selects ``targets/<TARGET>.yaml``; a value with a path in it
-(``../targets/linux``, an absolute path) would load YAML from anywhere and put
-the configuration's folder outside GEN_DIR, so TARGET must be a plain name.
+TARGET is a plain name (checked where targets are loaded, model/targets.py), and so is
+every part of the configuration's folder name, so that folder never leaves GEN_DIR.
 GEN_DIR itself must be a folder the build may fill and ``scons -c`` may empty:
 never the filesystem root, the home folder, the repository or one of their
 parents, nor a dependency tree (or a folder holding one).
@@ -10,25 +9,11 @@ parents, nor a dependency tree (or a folder holding one).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Mapping
 
 from ..errors import ConfigError
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
-
-
-def is_plain_name(value: str) -> bool:
-    """A single path component without a separator or a leading dot (so never '.' or '..')."""
-    return bool(_NAME.fullmatch(value)) and os.sep not in value and "/" not in value
-
-
-def check_target_name(name: str, names: Callable[[], Iterable[str]]) -> None:
-    """Refuse a TARGET that is not a plain name (a path, '..'), listing the valid names."""
-    if not is_plain_name(name):
-        raise ConfigError(f"TARGET={name} is a path, not a target name", key="TARGET", choices=sorted(names()),
-                          fix="TARGET names a file targets/<name>.yaml: write e.g. TARGET=linux")
+from ..model.targets import is_plain_name
 
 
 def _within(path: Path, folder: Path) -> bool:

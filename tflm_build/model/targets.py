@@ -10,7 +10,9 @@ then parsed once into frozen dataclasses; every default lives on its schema fiel
 from __future__ import annotations
 
 import copy
+import os
 import platform
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -324,8 +326,8 @@ class TargetRegistry:
 
     def load(self, name: str, arch: str | None) -> Target:
         """Resolve TARGET (and TARGET_ARCH, or the target's default) into a Target."""
-        if "/" in name or "\\" in name or name.endswith((".yaml", ".yml")):
-            raise ConfigError(f"TARGET={name} is a path; TARGET is a target's name", key="TARGET",
+        if not is_plain_name(name) or name.endswith((".yaml", ".yml")):
+            raise ConfigError(f"TARGET={name} is a path, not a target name", key="TARGET",
                               choices=self.names(),
                               fix=f"put {Path(name).name if name.endswith(('.yaml', '.yml')) else 'the YAML'} in a "
                                   f"target folder of the workspace (tflm-build.yaml 'targets:') and write "
@@ -388,6 +390,18 @@ def _merge(base: dict[str, Any], child: Mapping[str, Any], key_path: str = "") -
         else:
             out[key] = value
     return out
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def is_plain_name(value: str) -> bool:
+    """A single path component without a separator or a leading dot (so never '.' or '..').
+
+    TARGET must be one: a path would load YAML from anywhere and put the configuration's
+    folder outside GEN_DIR.
+    """
+    return bool(_NAME.fullmatch(value)) and os.sep not in value and "/" not in value
 
 
 def host_arch() -> str:
