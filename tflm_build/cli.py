@@ -105,14 +105,18 @@ def _clean(ns: argparse.Namespace) -> int:
     return scons(["-c", *(goals or ["."]), *(f"{k}={v}" for k, v in _absolute(variables).items())])
 
 
-def _fetch_context(items: Sequence[str]):
+def _config(variables: dict[str, str]):
     from . import config as cfg
+
+    return cfg.parse(_absolute(variables), os.environ, lambda: {f"{p.stem.upper()}_DIR" for p in (REPO / "third_party").glob("*.yaml")} | {"TFLM_ROOT"})
+
+
+def _fetch_context(items: Sequence[str]):
     from .deps import needed
     from .deps_glue import make_fetcher
     from .targets import TargetRegistry
 
-    variables = _absolute(_split(items)[1])
-    config = cfg.parse(variables, os.environ, lambda: {f"{p.stem.upper()}_DIR" for p in (REPO / "third_party").glob("*.yaml")} | {"TFLM_ROOT"})
+    config = _config(_split(items)[1])
     target = TargetRegistry(REPO / "targets").load(config["TARGET"], config["TARGET_ARCH"] or None)
     kernel_dir = config["OPTIMIZED_KERNEL_DIR"] or (target.get("optimized_kernel_dir") or {}).get("default")
     deps, fetcher = make_fetcher(REPO, config)
@@ -130,7 +134,12 @@ def _fetch(ns: argparse.Namespace) -> int:
 def _deps(ns: argparse.Namespace) -> int:
     from .depcmds import deps_command
 
-    names, _ = _split(ns.items)
+    names, variables = _split(ns.items)
+    if names[:1] == ["pin"]:  # deps pin <name> <version> [REPACKED=1]
+        from .pin_command import pin_command
+
+        repacked = variables.pop("REPACKED", "") == "1"
+        return pin_command(REPO, names[1:], lambda: _config(variables), repacked)
     deps, fetcher, default = _fetch_context(ns.items)
     return deps_command(fetcher, names or sorted(deps))
 
@@ -230,7 +239,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_clean)
     for name, help_text, func in (
             ("fetch", "fetch dependencies (default: those the TARGET / OPTIMIZED_KERNEL_DIR need)", _fetch),
-            ("deps", "table of dependencies: version, where from, verified, path", _deps)):
+            ("deps", "table of dependencies: version, where from, verified, path; `deps pin NAME VERSION` moves "
+                     "a pin (fetch, hash, rewrite third_party/NAME.yaml; for tflite_micro, review the new tree)",
+             _deps)):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("items", nargs="*", metavar="NAME|VAR=value")
         p.set_defaults(func=func)

@@ -17,6 +17,7 @@ from .deps import Dependency, load_dependencies, needed
 from .fetch import Fetcher, Settings
 from .sources import ThirdParty, expand
 from .targets import Target
+from .tree_pins import follow_tree
 
 
 def _log(message: str) -> None:
@@ -24,24 +25,33 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_fetcher(repo: Path, config: Config) -> tuple[dict[str, Dependency], Fetcher]:
-    """The repository's dependencies and a fetcher set up from variables and environment."""
+def make_fetcher(repo: Path, config: Config, follow: bool = True) -> tuple[dict[str, Dependency], Fetcher]:
+    """The repository's dependencies and a fetcher set up from variables and environment.
+
+    With ``follow`` the fetcher takes the dependency versions the TFLM tree in
+    use names (tflm_build/tree_pins.py), fetching TFLM first if needed.
+    """
     deps = load_dependencies(repo / "third_party")
     variables = dict(config.dep_dirs)
     if config["TFLM_ROOT"]:
         variables["TFLM_ROOT"] = str(check_tflm_root(config["TFLM_ROOT"]))
-    return deps, Fetcher(deps, Settings.from_env(repo, os.environ, variables), log=_log)
+    fetcher = Fetcher(deps, Settings.from_env(repo, os.environ, variables), log=_log)
+    if follow:
+        follow_tree(fetcher)
+    return dict(fetcher.deps), fetcher
 
 
 def resolve_dependencies(repo: Path, config: Config, target: Target,
                          kernel_dir: str | None) -> tuple[dict[str, Path], ThirdParty]:
     """Tree root of every needed dependency, and what they add to the library."""
-    deps, fetcher = make_fetcher(repo, config)
-    roots = {name: fetcher.ensure(name) for name in needed(deps, target.lineage, kernel_dir)}
-    if "tflite_micro" not in roots:
-        roots["tflite_micro"] = fetcher.ensure("tflite_micro")
+    deps, fetcher = make_fetcher(repo, config, follow=False)
+    tflm = fetcher.ensure("tflite_micro")
     if config["TFLM_ROOT"]:
-        check_tflm_root(str(roots["tflite_micro"]))
+        check_tflm_root(str(tflm))
+    choice = follow_tree(fetcher)
+    roots = {name: choice.ensure(fetcher, name) for name in needed(deps, target.lineage, kernel_dir)}
+    roots["tflite_micro"] = tflm
+    _log(choice.line(list(roots)))
     return roots, third_party_inputs(deps, roots, target)
 
 
