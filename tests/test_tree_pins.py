@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_DEPS, FIXTURE_TREE, FIXTURES, REPO, copy_repo, run_scons
+from conftest import FIXTURE_DEPS, FIXTURE_TREE, FIXTURES, REPO, copy_repo, real_tflm, requires_tflm, run_scons
 from fetch_helpers import FaultServer, Route, make_zip
 
 from tflm_build.deps import load_dependencies
 from tflm_build.fetch import mirror_path, write_tree_zip
 from tflm_build.pin_command import rewrite_yaml
-from tflm_build.tree_pins import OLDEST_COMMIT
+from tflm_build.tree_pins import OLDEST_COMMIT, TflmTree, read_named, same_archive
 from tflm_build.treehash import tree_hash
 
 HOST_DEPS = ("flatbuffers", "gemmlowp", "kissfft", "ruy")
@@ -255,3 +255,13 @@ def test_pin_a_version_upstream_does_not_have(tmp_path: Path) -> None:
         assert f"strip_prefix: gemmlowp-{new}\n" in path.read_text()
     finally:
         server.stop()
+
+
+@pytest.mark.tflm
+@requires_tflm
+def test_our_pins_are_what_the_pinned_tflm_names() -> None:
+    """At the pin every dependency the download scripts name is the one third_party/ pins (so it is verified)."""
+    named = read_named(TflmTree(real_tflm(), None))
+    deps = load_dependencies(REPO / "third_party")
+    assert set(named) == {"flatbuffers", "kissfft", "gemmlowp", "ruy", "cmsis", "cortex_dfp", "cmsis_nn"}
+    assert [n for n, found in named.items() if not same_archive(found.url, deps[n].url)] == []

@@ -94,7 +94,7 @@ def _pin(repo: Path, name: str, version: str, config: Config, repacked: bool, ou
                 "archive MD5 not checked (REPACKED=1)" if named.md5 else f"{named.where} names no MD5")
         else:
             md5 = "no MD5 to check (the TFLM tree in use does not name this version)"
-        review = review_tflm(repo, tree, version, deps, fetcher, work) if name == TFLM else []
+        review = review_tflm(repo, tree, version, deps, fetcher) if name == TFLM else []
         changed = rewrite_yaml(dep.file, {"version": version, "url": candidate.url,
                                           "strip_prefix": candidate.strip_prefix, "tree": digest,
                                           **({"sha256": None} if dep.sha256 else {})})
@@ -199,8 +199,7 @@ def rewrite_yaml(path: Path, values: Mapping[str, str | None]) -> bool:
 # ---------------------------------------------------------------- reviewing a TFLM tree
 
 
-def review_tflm(repo: Path, root: Path, commit: str, deps: Mapping[str, Dependency], fetcher: Fetcher,
-                work: Path) -> list[str]:
+def review_tflm(repo: Path, root: Path, commit: str, deps: Mapping[str, Dependency], fetcher: Fetcher) -> list[str]:
     """What a move to the TFLM tree at ``root`` means for our data; refuses a tree too old to serve."""
     tree = TflmTree(root, commit)
     named = read_named(tree)
@@ -214,7 +213,7 @@ def review_tflm(repo: Path, root: Path, commit: str, deps: Mapping[str, Dependen
     lines.append(f"what {tree.label} lacks of our data:" if problems else
                  f"every folder and file sources/tflm.yaml, examples/ and targets/ name is in {tree.label}")
     lines += [f"  {p}" for p in problems]
-    lines += makefile_parity(repo, tree, deps, fetcher.settings, work)
+    lines += makefile_parity(repo, tree, deps, fetcher.settings)
     return lines
 
 
@@ -308,10 +307,14 @@ def data_problems(repo: Path, tree: TflmTree, old: Path | None) -> list[str]:
 
 
 def normalise(paths: Sequence[str], roots: Mapping[str, Path], repo: Path) -> set[str]:
-    """Paths from the Makefile (downloads/<name>/...) and from us (dependency roots) as ``<name>/<path>``."""
+    """Paths from the Makefile (downloads/<name>/...) and from us (dependency roots) as ``<name>/<path>``,
+    generated files as ``genfiles/<path>``."""
     out = set()
     prefix = _DOWNLOADS + "/"
     for path in paths:
+        if "/genfiles/" in path:  # generated model data: each side has its own gen folder
+            out.add("genfiles/" + path.split("/genfiles/", 1)[1])
+            continue
         if path.startswith(prefix):
             out.add(path[len(prefix):])
             continue
@@ -332,15 +335,14 @@ def last_line(text: str) -> list[str]:
     return lines[-1].split() if lines else []
 
 
-def makefile_parity(repo: Path, tree: TflmTree, deps: Mapping[str, Dependency], settings: Settings,
-                    work: Path) -> list[str]:
+def makefile_parity(repo: Path, tree: TflmTree, deps: Mapping[str, Dependency], settings: Settings) -> list[str]:
     """Our list_* goals against the tree's own Makefile (host build), with what to change."""
     if not (tree.root / _MAKEFILE).is_file() or shutil.which("make") is None:
         return [f"the Makefile comparison was skipped: {'make is not installed' if shutil.which('make') is None else f'{tree.label} has no {_MAKEFILE}'}"]
     fetcher = Fetcher(deps, replace(settings, local_dirs={**settings.local_dirs, TFLM: tree.root},
                                     modified_ok={*settings.modified_ok, TFLM}), log=lambda _: None)
     try:
-        choice = follow_tree(fetcher)
+        choice = follow_tree(fetcher, tree.commit)
         roots = {name: choice.ensure(fetcher, name) for name in HOST_DEPS}
     except TflmBuildError as error:
         reason = error.message.splitlines()[0]
@@ -355,17 +357,24 @@ def makefile_parity(repo: Path, tree: TflmTree, deps: Mapping[str, Dependency], 
                 if (tree.root / "tensorflow/lite/micro/examples" / p.stem).is_dir()]
     goals = [*LIST_GOALS, *(f"list_{e}_example_sources" for e in examples)]
     lines = [f"our lists against {tree.label}'s Makefile (TARGET=linux):"]
-    for goal in goals:
-        theirs = _make(tree.root, goal)
-        if theirs is None:
-            lines.append(f"  {goal}: the Makefile has no such goal here")
-            continue
-        ours = _ours(repo, tree.root, goal, work)
-        if isinstance(ours, str):
-            lines.append(f"  {goal}: ours fails on {tree.label}: {ours}")
-            continue
-        lines.append("  " + _compare(goal, normalise(ours, roots, repo), normalise(theirs, roots, repo)))
+    gen = Path(tempfile.mkdtemp(prefix="tflm-build-pin-"))  # outside the repository, as a user's GEN_DIR
+    try:
+        for goal in goals:
+            lines.append("  " + _parity(repo, tree, goal, roots, gen))
+    finally:
+        shutil.rmtree(gen, ignore_errors=True)
     return lines
+
+
+def _parity(repo: Path, tree: TflmTree, goal: str, roots: Mapping[str, Path], gen: Path) -> str:
+    """One goal's comparison line."""
+    theirs = _make(tree.root, goal)
+    if theirs is None:
+        return f"{goal}: the Makefile has no such goal here"
+    ours = _ours(repo, tree.root, goal, gen)
+    if isinstance(ours, str):
+        return f"{goal}: ours fails on {tree.label}: {ours}"
+    return _compare(goal, normalise(ours, roots, repo), normalise(theirs, roots, repo))
 
 
 def _make(root: Path, goal: str) -> list[str] | None:
@@ -374,13 +383,13 @@ def _make(root: Path, goal: str) -> list[str] | None:
     return last_line(proc.stdout) if proc.returncode == 0 else None
 
 
-def _ours(repo: Path, root: Path, goal: str, work: Path) -> list[str] | str:
+def _ours(repo: Path, root: Path, goal: str, gen: Path) -> list[str] | str:
     """Our list (or the error it ended with)."""
     env = {k: v for k, v in os.environ.items() if k != "SCONSFLAGS"}
     env.update({"TFLM_ROOT": str(root), "TFLM_ROOT_MODIFIED": "1"})
     scons = shutil.which("scons")
     argv = [scons] if scons else [sys.executable, "-m", "SCons"]
-    proc = subprocess.run([*argv, "-C", str(repo), "-Q", f"GEN_DIR={work / 'gen'}", goal], env=env,
+    proc = subprocess.run([*argv, "-C", str(repo), "-Q", f"GEN_DIR={gen}", goal], env=env,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         errors = [line for line in proc.stderr.splitlines() if "error" in line]

@@ -247,10 +247,13 @@ def identify(fetcher: Fetcher, root: Path) -> TflmTree:
     return TflmTree(root, git_commit(root))
 
 
-def follow_tree(fetcher: Fetcher) -> TreeChoice:
-    """Point ``fetcher`` at the dependency versions the TFLM tree in use names (module docstring)."""
+def follow_tree(fetcher: Fetcher, commit: str | None = None) -> TreeChoice:
+    """Point ``fetcher`` at the dependency versions the TFLM tree in use names (module docstring).
+
+    ``commit``: what the caller knows the tree to be (``deps pin`` reviewing a fetched commit).
+    """
     root = fetcher.ensure(TFLM)
-    tree = identify(fetcher, root)
+    tree = TflmTree(root, commit) if commit else identify(fetcher, root)
     named = read_named(tree)
     effective: dict[str, Dependency] = {}
     choices: dict[str, Choice] = {}
