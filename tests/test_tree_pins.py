@@ -139,7 +139,8 @@ def test_pin_tflite_micro_reports_what_the_tree_changes(setup: Setup) -> None:
     res = setup.cli("deps", "pin", "tflite_micro", commit)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
-    assert f"tflite_micro: pinned f1f1f1f1f1f1 (was 90b983c2b3f1): tree {tree_hash(setup.older)} from the mirror" in out
+    assert f"tflite_micro: pinned f1f1f1f1f1f1 (was 90b983c2b3f1): tree {tree_hash(setup.older)} from the mirror" \
+        in out
     assert re.search(r"flatbuffers v23\.5\.26 \(named by flatbuffers_download\.sh:3\), ours v25\.9\.23: builds fetch "
                      r"v23\.5\.26 and check its MD5; pin it with `tflm-build deps pin flatbuffers v23\.5\.26`", out), out
     assert "kissfft v130: same as our pin" in out
@@ -155,7 +156,8 @@ def test_pin_tflite_micro_reports_what_the_tree_changes(setup: Setup) -> None:
 
     moved = setup.cli("deps", "pin", "flatbuffers", "v23.5.26")
     assert moved.returncode == 0, moved.stdout + moved.stderr
-    assert f"archive MD5 {_md5(setup.mirror / mirror_path(OLDER_URL))} as flatbuffers_download.sh:3 names" in moved.stdout
+    md5 = _md5(setup.mirror / mirror_path(OLDER_URL))
+    assert f"archive MD5 {md5} as flatbuffers_download.sh:3 names" in moved.stdout
     text = (setup.repo / "third_party/flatbuffers.yaml").read_text()
     assert f'tree: "{tree_hash(OLDER_FLATBUFFERS)}"' in text and f"url: {OLDER_URL}\n" in text
     assert "sha256: null  # GitHub archives are not byte stable" in text

@@ -147,8 +147,8 @@ def _unpack(fetcher: Fetcher, dep: Dependency, tree: Path) -> str:
         if "checksum mismatch" in error.message:
             problem = error.message.splitlines()[-1].strip().removeprefix(f"{dep.name}: ")
             raise ConfigError(f"{dep.name} {dep.version}: {problem}", file=dep.file,
-                              fix=f"the archive is not the one the TFLM tree names; if a mirror re-packed it, "
-                                  f"check its contents and add REPACKED=1") from None
+                              fix="the archive is not the one the TFLM tree names; if a mirror re-packed it, "
+                                  "check its contents and add REPACKED=1") from None
         raise
 
 
@@ -337,8 +337,10 @@ def last_line(text: str) -> list[str]:
 
 def makefile_parity(repo: Path, tree: TflmTree, deps: Mapping[str, Dependency], settings: Settings) -> list[str]:
     """Our list_* goals against the tree's own Makefile (host build), with what to change."""
-    if not (tree.root / _MAKEFILE).is_file() or shutil.which("make") is None:
-        return [f"the Makefile comparison was skipped: {'make is not installed' if shutil.which('make') is None else f'{tree.label} has no {_MAKEFILE}'}"]
+    if shutil.which("make") is None:
+        return ["the Makefile comparison was skipped: make is not installed"]
+    if not (tree.root / _MAKEFILE).is_file():
+        return [f"the Makefile comparison was skipped: {tree.label} has no {_MAKEFILE}"]
     fetcher = Fetcher(deps, replace(settings, local_dirs={**settings.local_dirs, TFLM: tree.root},
                                     modified_ok={*settings.modified_ok, TFLM}), log=lambda _: None)
     try:
