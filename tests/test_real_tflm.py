@@ -19,11 +19,11 @@ from tflm_build.build import variables as cfg
 from tflm_build.fetch.pins import needed
 from tflm_build.build.dependencies import make_fetcher
 from tflm_build.model.targets import TargetRegistry
+from tflm_build.cli.pin import last_line, normalise
 
 pytestmark = [pytest.mark.tflm,
               pytest.mark.skipif(real_tflm() is None, reason="skipped: set TFLM_ROOT to a TFLM tree at the pin")]
 MAKE_ROOT = os.environ.get("TFLM_MAKE_ROOT")
-DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads/"
 CONFIGS = {
     "linux": [],
     "cortex_m_generic_cmsis_nn": ["TARGET=cortex_m_generic", "TARGET_ARCH=cortex-m4", "OPTIMIZED_KERNEL_DIR=cmsis_nn"],
@@ -42,27 +42,6 @@ def _dep_roots(variables: list[str]) -> dict[str, Path]:
     return {n: fetcher.ensure(n) for n in needed(deps, target.lineage, config["OPTIMIZED_KERNEL_DIR"] or None)}
 
 
-def _normalise(paths: list[str], roots: dict[str, Path]) -> set[str]:
-    out = set()
-    for p in paths:
-        if p.startswith(DOWNLOADS):
-            out.add(p[len(DOWNLOADS):])
-            continue
-        absolute = (REPO / p).resolve() if not os.path.isabs(p) else Path(p)
-        for name, root in roots.items():
-            if name != "tflite_micro" and absolute.is_relative_to(root.resolve()):
-                out.add(f"{name}/{absolute.relative_to(root.resolve())}")
-                break
-        else:
-            out.add(p)
-    return out
-
-
-def _last_line(text: str) -> list[str]:
-    lines = [l for l in text.splitlines() if l.strip() and not l.startswith(("scons:", "tflm-build", "make"))]
-    return lines[-1].split() if lines else []
-
-
 @pytest.mark.skipif(not MAKE_ROOT, reason="skipped: set TFLM_MAKE_ROOT for parity with the Makefile")
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("goal", ["list_library_sources", "list_library_headers", "list_third_party_sources",
@@ -76,7 +55,7 @@ def test_list_parity_with_makefile(config: str, goal: str, tmp_path: Path) -> No
     ours = run_scons([f"GEN_DIR={tmp_path}", *variables, goal], _env())
     assert ours.returncode == 0, ours.output
     roots = _dep_roots(variables)
-    assert _normalise(_last_line(ours.stdout), roots) == _normalise(_last_line(make.stdout), roots)
+    assert normalise(last_line(ours.stdout), roots, REPO) == normalise(last_line(make.stdout), roots, REPO)
 
 
 def test_hello_world_runs_and_passes() -> None:

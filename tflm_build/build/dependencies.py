@@ -15,6 +15,7 @@ from pathlib import Path
 from .variables import Config, check_tflm_root
 from ..fetch.pins import Dependency, load_dependencies, needed
 from ..fetch.download import Fetcher, Settings
+from ..fetch.tree_pins import follow_tree
 from ..model.sources import ThirdParty, expand
 from ..model.targets import Target
 from ..resources import THIRD_PARTY
@@ -25,25 +26,34 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_fetcher(root: Path, config: Config) -> tuple[dict[str, Dependency], Fetcher]:
+def make_fetcher(root: Path, config: Config, follow: bool = True) -> tuple[dict[str, Dependency], Fetcher]:
     """The pinned dependencies and a fetcher set up from variables and environment, extracting
-    below ``root`` (the build root: a workspace or a checkout)."""
+    below ``root`` (the build root: a workspace or a checkout).
+
+    With ``follow`` the fetcher takes the dependency versions the TFLM tree in
+    use names (fetch/tree_pins.py), fetching TFLM first if needed.
+    """
     deps = load_dependencies(THIRD_PARTY)
     variables = dict(config.dep_dirs)
     if config["TFLM_ROOT"]:
         variables["TFLM_ROOT"] = str(check_tflm_root(config["TFLM_ROOT"]))
-    return deps, Fetcher(deps, Settings.from_env(root, os.environ, variables), log=_log)
+    fetcher = Fetcher(deps, Settings.from_env(root, os.environ, variables), log=_log)
+    if follow:
+        follow_tree(fetcher)
+    return dict(fetcher.deps), fetcher
 
 
 def resolve_dependencies(root: Path, config: Config, target: Target,
                          kernel_dir: str | None) -> tuple[dict[str, Path], ThirdParty]:
     """Tree root of every needed dependency, and what they add to the library."""
-    deps, fetcher = make_fetcher(root, config)
-    roots = {name: fetcher.ensure(name) for name in needed(deps, target.lineage, kernel_dir)}
-    if "tflite_micro" not in roots:
-        roots["tflite_micro"] = fetcher.ensure("tflite_micro")
+    deps, fetcher = make_fetcher(root, config, follow=False)
+    tflm = fetcher.ensure("tflite_micro")
     if config["TFLM_ROOT"]:
-        check_tflm_root(str(roots["tflite_micro"]))
+        check_tflm_root(str(tflm))
+    choice = follow_tree(fetcher)
+    roots = {name: choice.ensure(fetcher, name) for name in needed(deps, target.lineage, kernel_dir)}
+    roots["tflite_micro"] = tflm
+    _log(choice.line(list(roots)))
     return roots, third_party_inputs(deps, roots, target)
 
 

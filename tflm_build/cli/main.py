@@ -154,7 +154,13 @@ def _fetch(ns: argparse.Namespace) -> int:
 def _deps(ns: argparse.Namespace) -> int:
     from .deps import deps_command
 
-    names, _ = _split(ns.items)
+    names, variables = _split(ns.items)
+    if names[:1] == ["pin"]:  # deps pin <name> <version> [REPACKED=1]
+        from ..resources import REPO
+        from .pin import pin_command
+
+        repacked = variables.pop("REPACKED", "") == "1"
+        return pin_command(REPO, names[1:], lambda: _configuration(variables).variables, repacked)
     deps, fetcher, default = _fetch_context(ns.items)
     return deps_command(fetcher, names or sorted(deps), as_json=ns.json)
 
@@ -341,7 +347,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_init)
     for name, help_text, func in (
             ("fetch", "fetch dependencies (default: those the TARGET / OPTIMIZED_KERNEL_DIR need)", _fetch),
-            ("deps", "table of dependencies: version, where from, verified, path", _deps)):
+            ("deps", "table of dependencies: version, where from, verified, path; `deps pin NAME VERSION` moves "
+                     "a pin (fetch, hash, rewrite third_party/NAME.yaml; for tflite_micro, review the new tree)",
+             _deps)):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("items", nargs="*", metavar="NAME|VAR=value")
         if name == "deps":

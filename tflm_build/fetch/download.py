@@ -353,7 +353,7 @@ class Fetcher:
             path = local if not dep.patches else self._install(dep, local, verified)
         else:
             self._require_pinned(dep)
-            path = self._install(dep, None, True)
+            path = self._install(dep, None, dep.pinned)
         self._done[name] = path
         return path
 
@@ -380,6 +380,21 @@ class Fetcher:
         with self._folder_lock(dep.name):
             found, _ = self._first_good_archive(dep, dep.name, keep_tree=False)
         return found
+
+    def unpack_unpinned(self, dep: Dependency, dest: Path) -> str:
+        """Extract ``dep``'s archive (cache, mirror or upstream) to ``dest``; its source kind.
+
+        For ``tflm-build deps pin``: the tree hash is what the caller computes,
+        so only ``dep.md5`` (when set) is checked.
+        """
+        folder = f".pin-{dep.name}"
+        with self._folder_lock(folder):
+            work, source = self._first_good_archive(dep, folder, keep_tree=True)
+            try:
+                os.replace(work / "tree", dest)
+            finally:
+                _remove(work)
+        return source
 
     # ------------------------------------------------------------ local folders
 
@@ -440,7 +455,7 @@ class Fetcher:
         return self.deps[name]
 
     def _require_pinned(self, dep: Dependency) -> None:
-        if not dep.pinned:
+        if not dep.pinned and not dep.md5:  # an MD5 named by the TFLM tree is what can be checked
             raise FetchError(f"{dep.name}: tree hash not yet pinned", file=dep.file, key="tree",
                              fix=f"set {dep.env_var} to a copy you trust, or pin 'tree:' (the h1: hash of "
                                  f"the extracted tree, see tflm_build/fetch/treehash.py) in {dep.file}")
@@ -610,6 +625,15 @@ class Fetcher:
 
     def _verify_archive(self, dep: Dependency, path: Path, tree: Path, where: str) -> None:
         """Check the archive's sha256 (if pinned), extract it to ``tree`` and check the tree hash."""
+        if dep.md5:
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(path, "rb") as stream:
+                for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                    digest.update(chunk)
+            actual = digest.hexdigest()
+            if actual != dep.md5:
+                raise FetchError(f"{dep.name}: archive checksum mismatch for {where}: the TFLM tree names MD5 "
+                                 f"{dep.md5}, got {actual}")
         if dep.sha256:
             actual = treehash.file_sha256(path)
             if actual != dep.sha256:
@@ -620,7 +644,7 @@ class Fetcher:
         except FetchError as exc:
             raise FetchError(f"{dep.name}: the archive from {where}: {exc.message}") from None
         actual = treehash.hash_digests(digests, dep.local_ignore)
-        if actual != dep.tree:
+        if actual != dep.tree and dep.pinned:
             raise FetchError(f"{dep.name}: tree hash mismatch for the archive from {where}: "
                              f"expected {dep.tree}, got {actual}")
 
