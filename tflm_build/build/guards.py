@@ -25,8 +25,9 @@ def check_gen_dir(gen_dir: str, repo: Path, trees: Mapping[str, Path], home: str
     root = Path(gen_dir).expanduser()
     root = (root if root.is_absolute() else repo / root).resolve()
     home_dir = Path(home if home is not None else os.path.expanduser("~")).resolve()
-    dangers = [(Path(root.anchor), "the filesystem root"), (home_dir, "your home folder"),
-               (repo.resolve(), "the repository")]
+    # The most specific reason first: a checkout below /tmp makes /tmp a parent of it and of a home there.
+    dangers = [(Path(root.anchor), "the filesystem root"), (repo.resolve(), "the repository"),
+               (home_dir, "your home folder")]
     why = next((what if root == place else f"a parent of {what} ({place})"
                 for place, what in dangers if _within(place, root)), None)
     if why is None:

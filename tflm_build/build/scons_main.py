@@ -80,9 +80,14 @@ def _main() -> None:
     help_requested = bool(GetOption("help"))
 
     from .dependencies import resolve_dependencies
+    # Before any fetch writes below the build root: against the local trees the variables name.
+    local = {("tflite_micro" if var == "TFLM_ROOT" else var[:-4].lower()): Path(value).expanduser()
+             for var in dependency_variables()
+             if (value := config.dep_dirs.get(var) or (config[var] if var == "TFLM_ROOT" else os.environ.get(var)))}
+    check_gen_dir(str(configuration.gen_root), root, local)
     roots, third_party = resolve_dependencies(root, config, target, kernel_dir)
     tflm = roots["tflite_micro"]
-    check_gen_dir(str(configuration.gen_root), root, roots)
+    check_gen_dir(str(configuration.gen_root), root, roots)  # and not in (or above) a dependency tree
     rules = load_rules(SOURCES)
     if kernel_dir:
         check_kernel_dir(tflm, kernel_dir)
