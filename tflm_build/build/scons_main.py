@@ -80,7 +80,10 @@ def _main() -> None:
     help_requested = bool(GetOption("help"))
 
     from .dependencies import resolve_dependencies
-    # Before any fetch writes below the build root: against the local trees the variables name.
+    # Before any fetch writes below the build root: against the local trees the variables name
+    # (TFLM_ROOT checked first: "not a TFLM tree" is the message that helps).
+    if config["TFLM_ROOT"]:
+        cfg.check_tflm_root(config["TFLM_ROOT"])
     local = {("tflite_micro" if var == "TFLM_ROOT" else var[:-4].lower()): Path(value).expanduser()
              for var in dependency_variables()
              if (value := config.dep_dirs.get(var) or (config[var] if var == "TFLM_ROOT" else os.environ.get(var)))}
