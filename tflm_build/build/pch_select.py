@@ -14,19 +14,22 @@ rules keep every object the same as without the precompiled header:
   path's file of that name) does not use it.
 
 Reading ~250 sources costs a few hundredths of a second; the choice is kept in
-a JSON file keyed by the (mtime, size) of every file it read, so a no-op build
-only stats them.
+a JSON file keyed by the stamp (:mod:`tflm_build.filestamp`) of every file it read,
+so a no-op build only stats them; a choice that read a file written within the racy
+window is not kept (read again next time), so no edit can leave a stale choice.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from ..files import write_atomic
+from ..filestamp import stamp, trusted_stamp
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(include|define|undef|if|ifdef|ifndef|endif|pragma[ \t]+once)\b[ \t]*(.*)$",
                         re.M)
@@ -205,11 +208,7 @@ class ChoiceCache:
     def _stamp(files: Sequence[str], include_dirs: Sequence[Path]) -> str:
         digest = hashlib.sha1(repr([str(d) for d in include_dirs]).encode())
         for name in files:
-            try:
-                st = os.stat(name)
-                digest.update(f"{name}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
-            except OSError:
-                digest.update(f"{name}\0-\n".encode())
+            digest.update(f"{name}\0{stamp(name)}\n".encode())
         return digest.hexdigest()
 
     def choose(self, key: str, sources: Sequence[Path], include_dirs: Sequence[Path]) -> Choice:
@@ -221,11 +220,11 @@ class ChoiceCache:
         read: list[Path] = []
         choice = choose(sources, include_dirs, read)
         files = sorted({str(p) for p in read})
+        if any(trusted_stamp(name) is None and stamp(name) is not None for name in files):
+            self.data.pop(key, None)  # a file written just now: its stamp could survive another edit
+            return choice
         self.data[key] = {"sources": [str(s) for s in sources], "read": files,
                           "stamp": self._stamp(files, include_dirs), "headers": list(choice.headers),
                           "users": sorted(choice.users)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data))
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(self.data))
         return choice
