@@ -18,7 +18,7 @@ Scenarios, each timed for make and scons:
 ``--only noop`` times just the no-op hello_world_bin (after an untimed build of each);
 ``--repo DIR`` benchmarks another checkout of tflm-build (e.g. an older version, to compare
 two versions in one run).  Prints a Markdown table with the ratios scons/make.  Python writes no bytecode
-when PYTHONDONTWRITEBYTECODE is set (this sandbox sets it): the benchmark unsets
+when PYTHONDONTWRITEBYTECODE is set (some CI images and containers set it): the benchmark unsets
 it for scons, as a user's shell has it, so start-up is not a recompile of our modules.
 """
 from __future__ import annotations

@@ -24,8 +24,8 @@ SCONS = shutil.which("scons") or "scons"
 TFLM_TARGETS = {"linux": [], "cortex_m_qemu": ["TARGET=cortex_m_qemu", "TARGET_ARCH=cortex-m3"]}
 
 
-# As a user's shell has it: Python writes its bytecode (this sandbox sets PYTHONDONTWRITEBYTECODE,
-# which would make every run recompile our modules).
+# As a user's shell has it: Python writes its bytecode (an environment that sets PYTHONDONTWRITEBYTECODE
+# would make every run recompile our modules).
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 

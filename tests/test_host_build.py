@@ -1,7 +1,6 @@
 """The host build on the fixture tree: goals, outputs, runs, tests, dependencies between files."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path

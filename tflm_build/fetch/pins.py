@@ -112,7 +112,7 @@ class Dependency:
     file: Path
     local_ignore: tuple[str, ...] = ()
     # Set only for a version named by the TFLM tree in use and not pinned here
-    # (tflm_build/tree_pins.py): the archive's MD5 that tree's download script names.
+    # (fetch/tree_pins.py): the archive's MD5 that tree's download script names.
     md5: str | None = None
 
     @property

@@ -324,7 +324,6 @@ class ProjectBuilder:
             "linker_script": _strip(ex_dir, linker_script) if linker_script else None,
             "runner": list(runner),  # argv; "{program}" stands for the built program
             "debug": debugger.project_context(target),  # what debug_<program> would use, for IDE files
-            "debug": debugger.project_context(target),  # what debug_<program> would use, for IDE files
             "dependencies": deps,
             "files": files,
             **self.values,

@@ -1,6 +1,6 @@
 """The ``platformio`` project kind's module: which PlatformIO platform and board the project is for.
 
-The files keep the layout projects.py gives them (TFLM below ``lib/tflm/``, the example
+The files keep the layout generate.py gives them (TFLM below ``lib/tflm/``, the example
 below ``src/``).  What templates cannot look up is the board: a host target builds with
 PlatformIO's ``native`` platform; a Cortex-M target with the board its TARGET_ARCH has in
 the kind's ``boards.yaml`` (data: platform, board, framework).  An arch without a board

@@ -15,12 +15,12 @@ program's signature, so it is rerun exactly when the binary's bytes changed.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..files import write_atomic
 from ..filestamp import RACY_WINDOW_NS, Stamp, stamp
 
 _after_write: list[Callable[[], None]] = []
@@ -70,13 +70,10 @@ class _Signatures:
     def save(self) -> None:
         if self.path is None or not self.changed:
             return
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            with tmp.open("wb") as f:
-                pickle.dump(self.known, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, pickle.dumps(self.known, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass  # losing the remembered signatures only means hashing again next time
 
 
 SIGNATURES = _Signatures()

@@ -3,7 +3,7 @@
 Most of a TFLM compile is the front end reading the same headers again
 (schema_generated.h, flatbuffers, the kernel utilities).  Each group of
 objects compiled with the same flags gets a header of what its sources
-include most (:mod:`tflm_build.pch_select`), compiled once with exactly the
+include most (:mod:`tflm_build.build.pch_select`), compiled once with exactly the
 group's flags (``-x c++-header``), and its users are compiled with
 ``-include <header> -Winvalid-pch``: gcc and clang then load the compiled
 form instead of parsing.  A PCH is built per group because a PCH is used only
