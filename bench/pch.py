@@ -15,7 +15,8 @@ exact commands and the load average:
   every object's .text/.data/.rodata and relocations, PCH against PCH=0;
   no-op microlite, best of 5 alternating runs [not slower than PCH=0, < 1 s];
   edit kernels/kernel_util.h, then microlite [<= 0.6x the same with PCH=0];
-  clean hello_world_bin, model-aware [<= 0.1x make];
+  clean hello_world_bin, model-aware [<= 0.1x make] (PCH=auto: the core's
+    compiled header only; the trimmed core);
   clean microlite, cortex_m_generic cortex-m4+fp with cmsis_nn [<= 0.7x make].
 Python writes no bytecode when PYTHONDONTWRITEBYTECODE is set: it is unset for
 scons, as a user's shell has it.

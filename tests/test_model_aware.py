@@ -167,3 +167,32 @@ def test_size_reports_model_aware_program_beside_its_full_library_twin(fx: Fixtu
     outputs = [subprocess.run([str(p)], capture_output=True, text=True, check=True).stdout
                for p in (bin_dir / "hello_world", twin)]
     assert outputs[0] == outputs[1] and "add via resolver: 5" in outputs[0]
+
+
+def test_core_files_no_linked_code_includes_are_not_compiled(fx: Fixture, tmp_path: Path) -> None:
+    tree = _tree(tmp_path, [(0, None)], PROGRAM.replace(
+        "#include <cstdio>\n", '#include <cstdio>\n#include "tensorflow/lite/micro/fixture_used.h"\n').replace(
+        "return 0;", "return FixtureUsed() - 42;"))
+    micro = tree / "tensorflow/lite/micro"
+    # fixture_used.cc needs fixture_deep.h's code (fixture_deep_impl.cc, named after it), found through
+    # the header it includes; nothing includes fixture_helpers.h.
+    files = {
+        "fixture_used.h": "#pragma once\nint FixtureUsed();\n",
+        "fixture_used.cc": '#include "tensorflow/lite/micro/fixture_used.h"\n'
+                           '#include "tensorflow/lite/micro/fixture_deep.h"\nint FixtureUsed() { return Deep(); }\n',
+        "fixture_deep.h": "#pragma once\nint Deep();\n",
+        "fixture_deep_impl.cc": '#include "tensorflow/lite/micro/fixture_deep.h"\nint Deep() { return 42; }\n',
+        "fixture_helpers.h": "#pragma once\nint Helper();\n",
+        "fixture_helpers.cc": '#include "tensorflow/lite/micro/fixture_helpers.h"\nint Helper() { return 1; }\n',
+    }
+    for name, text in files.items():
+        (micro / name).write_text(text)
+    env = {"TFLM_ROOT": str(tree)}
+    res = fx.scons("run_hello_world", env=env)
+    assert res.returncode == 0, res.output
+    assert "add via resolver: 5" in res.stdout
+    stems = compiled(res.stdout)
+    assert {"fixture_used", "fixture_deep_impl"} <= set(stems) and "fixture_helpers" not in stems, stems
+    assert "model-aware hello_world: 2 of 4 kernel files for ADD, " in res.stderr and " core files" in res.stderr
+    full = fx.scons("microlite", env=env)
+    assert full.returncode == 0 and "fixture_helpers" in compiled(full.stdout), full.output

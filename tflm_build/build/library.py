@@ -4,8 +4,8 @@ Declaring the ~250 objects of the full library costs a tenth of a second of
 every SCons start-up, and a model-aware program needs only the core and its
 few kernels.  So objects are declared on first use and shared: the full
 ``libtensorflow-microlite.a`` (goal ``microlite``, unit tests, ``MODEL_AWARE=0``,
-a model-aware fallback) and every per-program subset archive link the same
-object files, compiled once.
+a model-aware fallback) and every per-program subset archive (fewer core and kernel files) link the
+same object files, compiled once.
 """
 from __future__ import annotations
 
@@ -81,9 +81,9 @@ class LibraryNodes:
             self.env.Alias("microlite", self._full)
         return self._full
 
-    def subset(self, name: str, kernels: Sequence[str]) -> Any:
-        """The core, ``kernels`` and the third-party code: one program's model-aware library."""
-        objects = (self._tflm_objects("core", self.library.core) + self._tflm_objects("kernels", kernels)
+    def subset(self, name: str, kernels: Sequence[str], core: Sequence[str]) -> Any:
+        """``core``, ``kernels`` and the third-party code: one program's model-aware library."""
+        objects = (self._tflm_objects("core", core) + self._tflm_objects("kernels", kernels)
                    + self.third_party_objects())
         return self.env.StaticLibrary(str(self.gen / "lib" / "model_aware" / name / "tensorflow-microlite"), objects)
 

@@ -8,6 +8,10 @@ kernel files they (and the core) use, found by following their
 models' operators are read too: an operator the resolver does not register is
 reported, and an unknown custom operator makes the build fall back.
 
+The core is trimmed the same way: a core file whose header nobody the program
+links includes (the test helpers, fake contexts, mock graphs: a third of a
+clean model-aware build's compile time) cannot be linked, so it is not compiled.
+
 When the selection cannot be trusted (a resolver it cannot read, all-ops
 registration, a custom op it does not know) it falls back to the full library
 and says why in one line.
@@ -17,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .factcache import FactCache
 from .model_ops import ModelOps, builtin_names, read_model_ops
@@ -28,9 +32,11 @@ _INCLUDE = re.compile(r'#include\s+"((?:tensorflow/lite/micro/kernels|signal/mic
 _CALL = re.compile(r"\.\s*(Add\w+)\s*\(")
 _ALL_OPS = re.compile(r"\b(AllOpsResolver|PopulateOpResolver|RegisterAllOps|gen_micro_mutable_op_resolver)\b")
 _DIRECT = re.compile(r"\.\s*(AddBuiltin|AddCustom)\s*\(")
+_QUOTED = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
 
 RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 SCHEMA_HEADER = "tensorflow/lite/schema/schema_generated.h"
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Selection:
 
     kernels: list[str] | None
     reason: str
+    core: list[str] = field(default_factory=list)  # the core files it can link (as in the library's list)
     ops: list[str] = field(default_factory=list)
     unregistered: list[str] = field(default_factory=list)  # model ops no resolver method registers
 
@@ -99,26 +106,74 @@ def _closure(seeds: Iterable[str], kernels: Sequence[str], includes: Callable[[s
     live in ``conv_common.cc``).
     """
     stems = [(Path(path).stem, path) for path in kernels]
-    chosen: list[str] = []
-    queue = list(seeds)
-    seen: set[str] = set()
-    while queue:
-        path = queue.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        if path in kernels:
-            chosen.append(path)
+
+    def step(path: str) -> Iterator[str]:
         for header in includes(path):
             name = Path(header).name  # x.h is implemented by x.cc, x_common.cc, x_int16.cc ...
-            queue.append(header + ".h")
-            queue.extend(p for stem, p in stems if stem == name or stem.startswith(name + "_"))
-    return [k for k in kernels if k in set(chosen)]
+            yield header + ".h"
+            yield from (p for stem, p in stems if stem == name or stem.startswith(name + "_"))
+
+    reached = _reach(seeds, step)
+    return [k for k in kernels if k in reached]
+
+
+def _reach(seeds: Iterable[T], step: Callable[[T], Iterable[T]]) -> set[T]:
+    """Everything reached from ``seeds`` by ``step``, each visited once."""
+    queue = list(seeds)
+    seen: set[T] = set()
+    while queue:
+        item = queue.pop()
+        if item not in seen:
+            seen.add(item)
+            queue.extend(step(item))
+    return seen
+
+
+def _gates(path: Path) -> list[Path]:
+    """The headers beside a core file that name it: ``x.h`` for ``x.cc`` and ``x_suffix.cc``."""
+    parts = path.stem.split("_")
+    return [h for h in (path.with_name("_".join(parts[:n]) + ".h") for n in range(1, len(parts) + 1)) if h.is_file()]
+
+
+def needed_core(tflm: Path, core: Sequence[str], seeds: Iterable[Path], facts: FactCache | None = None) -> list[str]:
+    """The core files (as listed in ``core``) a program built from ``seeds`` can link.
+
+    A core file beside a header that names it (:func:`_gates`) defines what that
+    header declares, so only code that includes the header can call into it; it
+    is needed when the header is reached by following quoted includes (TFLM-
+    relative, or beside the includer) from the seeds and from every core file
+    needed so far.  A core file no header names (target glue, files elsewhere)
+    is always needed.  A wrong guess fails the link loudly; it cannot change a
+    program, since an archive member no object references is never linked.
+    """
+    paths = {name: Path(name) if Path(name).is_absolute() else tflm / name for name in core}
+    gates = {name: _gates(path) for name, path in paths.items()}
+    gated: dict[Path, list[Path]] = {}
+    for name, headers in gates.items():
+        for header in headers:
+            gated.setdefault(header, []).append(paths[name])
+
+    def step(path: Path) -> Iterator[Path]:
+        for spelling in facts.get(path, "quoted", _quoted) if facts else _quoted(path):
+            header = next((h for h in (tflm / spelling, path.parent / spelling) if h.is_file()), None)
+            if header is not None:
+                yield header
+                yield from gated.get(header, [])
+
+    reached = _reach([*seeds, *(paths[name] for name in core if not gates[name])], step)
+    return [name for name in core if not gates[name] or any(h in reached for h in gates[name])]
+
+
+def _quoted(path: Path) -> list[str]:
+    return _QUOTED.findall(_read(path))
 
 
 def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sources: Sequence[Path],
-           models: Sequence[Path], facts: FactCache | None = None) -> Selection:
-    """Choose the kernel files (TFLM-relative, as in ``kernels``) a program needs.
+           models: Sequence[Path], facts: FactCache | None = None, extra_seeds: Sequence[Path] = ()) -> Selection:
+    """Choose the kernel files (TFLM-relative, as in ``kernels``) and core files a program needs.
+
+    ``extra_seeds`` are other sources it links (the third-party code): the core
+    files they include are needed too.
 
     ``facts`` remembers what each file says between runs, so a no-op build reads none of them.
     """
@@ -165,5 +220,6 @@ def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sour
         return known[rel][1] if rel in known else ([] if Path(rel).is_absolute() else fact(rel)[1])
 
     chosen = _closure([*seeds, *core], kernels, includes)
+    linked = needed_core(tflm, core, [*program_sources, *(tflm / k for k in chosen), *extra_seeds], facts)
     return Selection(chosen, f"{len(chosen)} of {len(kernels)} kernel files for {', '.join(sorted(registered))}",
-                     sorted(registered), sorted(unregistered))
+                     linked, sorted(registered), sorted(unregistered))

@@ -13,6 +13,14 @@ rules keep every object the same as without the precompiled header:
 * a source whose quoted include names a file beside it (not the include
   path's file of that name) does not use it.
 
+A source uses the header only when it would parse most of it anyway: the
+headers it includes, directly or not, must weigh at least COVER of what the
+precompiled header holds (bytes of each header; a system header counts as
+SYSTEM_WEIGHT).  Loading gcc's compiled header costs ~0.7 s whatever the
+source; a source that includes only a log header compiles in 0.02 s without it.
+The rule reads only the source and the group, so a source decides the same way
+in a model-aware subset and in the whole library, and their objects are shared.
+
 Reading ~250 sources costs a few hundredths of a second; the choice is kept in
 a JSON file keyed by the stamp (:mod:`tflm_build.filestamp`) of every file it read,
 so a no-op build only stats them; a choice that read a file written within the racy
@@ -26,7 +34,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from ..files import write_atomic
 from ..filestamp import stamp, trusted_stamp
@@ -37,6 +45,10 @@ _SPELLING = re.compile(r'^("[^"]+"|<[^>]+>)')
 # A header joins the precompiled header when at least this share of the group's users include it.
 SHARE = 0.2
 MIN_SOURCES = 2  # fewer users than this: no precompiled header for the group
+# A source uses the precompiled header when its own include closure weighs this share of the header's.
+COVER = 0.5
+# The weight of a system header (not on the include path, so not read): a small project header's.
+SYSTEM_WEIGHT = 4096
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class Choice:
 
     headers: tuple[str, ...]
     users: frozenset[str]
+    held: tuple[str, ...] = ()  # every project header the header set includes, directly or not (file paths)
 
     def text(self) -> str:
         """The precompiled header's source."""
@@ -57,6 +70,7 @@ class _Source:
     includes: tuple[str, ...]  # spellings with their delimiters, in order
     unconditional: frozenset[str]  # those outside any #if
     redefines: bool  # a #define / #undef comes before one of its includes
+    size: int  # characters: the weight of parsing it
 
 
 def _read(path: Path) -> str:
@@ -71,7 +85,8 @@ def _scan(path: Path) -> _Source:
     unconditional: set[str] = set()
     redefines = seen_define = False
     depth = 0
-    for kind, rest in _DIRECTIVE.findall(_read(path)):
+    text = _read(path)
+    for kind, rest in _DIRECTIVE.findall(text):
         if kind == "include":
             spelled = _SPELLING.match(rest)
             if spelled:
@@ -85,7 +100,7 @@ def _scan(path: Path) -> _Source:
             depth += 1
         elif kind == "endif":
             depth = max(0, depth - 1)
-    return _Source(tuple(includes), frozenset(unconditional), redefines)
+    return _Source(tuple(includes), frozenset(unconditional), redefines, len(text))
 
 
 def _guarded(path: Path) -> bool:
@@ -141,6 +156,10 @@ class _Includes:
             self._closures[path] = frozenset(found)
         return self._closures[path]
 
+    def weight(self, header: str) -> int:
+        """Characters of a header in a closure (a file path), or SYSTEM_WEIGHT for a system header's spelling."""
+        return SYSTEM_WEIGHT if header[0] in "<\"" else self.scan(Path(header)).size
+
     def key(self, spelling: str) -> str:
         """How a header directly included by a source appears in closures."""
         header = self.on_path(spelling)
@@ -164,9 +183,28 @@ def _may_use(tree: _Includes, src: Path) -> bool:
     return bool(scan.includes) and not scan.redefines and not tree.beside(src)
 
 
-def may_use(source: Path, include_dirs: Sequence[Path]) -> bool:
-    """Whether a source outside the group (a program's) may be compiled with its PCH."""
-    return _may_use(_Includes(include_dirs), source)
+def _held(tree: _Includes, headers: Sequence[str]) -> set[str]:
+    """What a precompiled header of ``headers`` holds, named as closures name headers."""
+    held: set[str] = set()
+    for spelling in headers:
+        key = tree.key(spelling)
+        held |= {key} if key[0] in "<\"" else {key, *tree.closure(Path(key))}
+    return held
+
+
+def _covers(tree: _Includes, src: Path, held: set[str]) -> bool:
+    """Whether ``src`` includes, directly or not, at least COVER of the weight of what is ``held``."""
+    return sum(tree.weight(h) for h in tree.closure(src) & held) >= COVER * sum(tree.weight(h) for h in held)
+
+
+def may_use(source: Path, include_dirs: Sequence[Path], headers: Sequence[str],
+            consulted: list[Path] | None = None) -> bool:
+    """Whether a source outside the group (a program's) is compiled with the group's PCH: the same rules."""
+    tree = _Includes(include_dirs)
+    uses = _may_use(tree, source) and _covers(tree, source, _held(tree, headers))
+    if consulted is not None:
+        consulted += tree.read
+    return uses
 
 
 def choose(sources: Sequence[Path], include_dirs: Sequence[Path], consulted: list[Path] | None = None) -> Choice:
@@ -187,20 +225,26 @@ def choose(sources: Sequence[Path], include_dirs: Sequence[Path], consulted: lis
     candidates = {h for src in users for h in tree.scan(src).unconditional}
     wanted = {h for h in candidates if counts.get(tree.key(h), 0) >= need and tree.usable(h)}
     ordered = list(dict.fromkeys(h for src in users for h in tree.scan(src).includes if h in wanted))
+    held = _held(tree, ordered)
+    users = [s for s in users if _covers(tree, s, held)]
     if consulted is not None:
         consulted += tree.read
     if not ordered or len(users) < MIN_SOURCES:
         return Choice((), frozenset())
-    return Choice(tuple(ordered), frozenset(str(s) for s in users))
+    return Choice(tuple(ordered), frozenset(str(s) for s in users), tuple(sorted(h for h in held if h[0] not in "<\"")))
 
 
 class ChoiceCache:
-    """Choices of one configuration, kept in a JSON file and keyed by what each choice read."""
+    """Choices of one configuration, kept in a JSON file and keyed by what each choice read.
+
+    A program's source compiled with a group's flags is decided once too
+    (``uses``): the decision reads the whole header set, too much for every run.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.data: dict[str, dict[str, object]] = json.loads(path.read_text())
+            self.data: dict[str, dict[str, Any]] = json.loads(path.read_text())
         except (OSError, ValueError):
             self.data = {}
 
@@ -211,20 +255,33 @@ class ChoiceCache:
             digest.update(f"{name}\0{stamp(name)}\n".encode())
         return digest.hexdigest()
 
-    def choose(self, key: str, sources: Sequence[Path], include_dirs: Sequence[Path]) -> Choice:
-        """The cached choice when no file it read changed, else a fresh one (saved at once)."""
+    def _cached(self, key: str, inputs: list[str], include_dirs: Sequence[Path],
+                decide: Callable[[list[Path]], Any]) -> Any:
+        """The remembered answer for ``inputs`` when no file it read changed, else ``decide``'s (saved at once)."""
         entry = self.data.get(key)
-        if entry and entry.get("sources") == [str(s) for s in sources] and \
-                entry.get("stamp") == self._stamp(entry["read"], include_dirs):  # type: ignore[arg-type]
-            return Choice(tuple(entry["headers"]), frozenset(entry["users"]))  # type: ignore[arg-type]
+        if entry and entry.get("inputs") == inputs and entry.get("stamp") == self._stamp(entry["read"], include_dirs):
+            return entry["answer"]
         read: list[Path] = []
-        choice = choose(sources, include_dirs, read)
+        answer = decide(read)
         files = sorted({str(p) for p in read})
         if any(trusted_stamp(name) is None and stamp(name) is not None for name in files):
             self.data.pop(key, None)  # a file written just now: its stamp could survive another edit
-            return choice
-        self.data[key] = {"sources": [str(s) for s in sources], "read": files,
-                          "stamp": self._stamp(files, include_dirs), "headers": list(choice.headers),
-                          "users": sorted(choice.users)}
+            return answer
+        self.data[key] = {"inputs": inputs, "read": files, "stamp": self._stamp(files, include_dirs),
+                          "answer": answer}
         write_atomic(self.path, json.dumps(self.data))
-        return choice
+        return answer
+
+    def choose(self, key: str, sources: Sequence[Path], include_dirs: Sequence[Path]) -> Choice:
+        """The group's choice (:func:`choose`), remembered."""
+        def decide(read: list[Path]) -> dict[str, list[str]]:
+            choice = choose(sources, include_dirs, read)
+            return {"headers": list(choice.headers), "users": sorted(choice.users), "held": list(choice.held)}
+
+        answer = self._cached(key, [str(s) for s in sources], include_dirs, decide)
+        return Choice(tuple(answer["headers"]), frozenset(answer["users"]), tuple(answer.get("held", ())))
+
+    def uses(self, key: str, source: Path, include_dirs: Sequence[Path], choice: Choice) -> bool:
+        """Whether a program's ``source`` uses the PCH of ``choice`` (:func:`may_use`), remembered."""
+        return bool(self._cached(f"{key}:{source}", [str(source), *choice.headers], include_dirs,
+                                 lambda read: may_use(source, include_dirs, choice.headers, read)))

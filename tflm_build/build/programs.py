@@ -117,14 +117,16 @@ def wanted_programs(goals: Goals) -> Any:
 
 def model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
                          inputs: Sequence[str], goals: Goals) -> Any:
-    """A library of the core plus only the kernels this program registers, or None for the full one."""
+    """A library of the core files and kernels this program can link, or None for the full one."""
     from .model_aware import select
 
+    tp = library.third_party
     choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
-                    [base / i for i in inputs], build.facts)
+                    [base / i for i in inputs], build.facts, [*tp.sources, *tp.kernel_sources])
     requested = any(g.subject == name and g.family in ("program", "bin", "run", "test") for g in goals.requested)
     if requested:
-        verdict = choice.reason if choice.kernels is not None else f"full library: {choice.reason}"
+        verdict = (f"{choice.reason}, {len(choice.core)} of {len(library.core)} core files"
+                   if choice.kernels is not None else f"full library: {choice.reason}")
         print(f"tflm-build: model-aware {name}: {verdict}", file=sys.stderr)
         if choice.unregistered:
             print(f"tflm-build: warning: {name}'s models use {', '.join(choice.unregistered)}, which its "
@@ -132,4 +134,4 @@ def model_aware_library(build: Build, library: Any, name: str, base: Path, sourc
     if choice.kernels is None:
         return None
     build.model_aware[name] = choice.reason
-    return build.lib.subset(name, choice.kernels)
+    return build.lib.subset(name, choice.kernels, choice.core)

@@ -29,6 +29,7 @@ from ..model.examples import ExampleRegistry, Program, check_app, programs_by_na
 from ..model.sources import TestProgram, check_kernel_dir, load_rules, select_tests
 from ..model.targets import Target, TargetRegistry
 from ..resources import SOURCES, dependency_variables
+from ..scons_tools import pch
 
 from SCons.Action import Action
 
@@ -117,6 +118,7 @@ def _main() -> None:
     _check_goals(goals, target, build.unavailable)
     if _needs_full_library(goals):
         build.lib.full()
+    pch.decide(env)  # every object is declared: which compiled headers this build uses
     if help_requested:
         _declare_help(build, goals, targets, examples)
     env.Default("microlite")
@@ -177,7 +179,7 @@ def _environment(Environment: Any, configuration: Configuration, flags: CompileF
                       TFLM_TOOLCHAIN_ROOT=config["TOOLCHAIN_ROOT"], TFLM_VERBOSE=config.flag("V"),
                       TFLM_GEN=str(gen), TFLM_GEN_ROOT=str(configuration.gen_root), TFLM_ROOTS=dict(roots),
                       TFLM_TREE=str(tflm), TFLM_CACHE_DIR=config["CACHE_DIR"],
-                      TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"], TFLM_PCH=config.flag("PCH"))
+                      TFLM_COMPILER_LAUNCHER=config["COMPILER_LAUNCHER"], TFLM_PCH=config.pch())
     # One signature database per configuration: a no-op reads and rewrites only its own
     # entries, and builds of two configurations can run at the same time.
     env.SConsignFile(str(gen.absolute() / ".sconsign"))  # absolute: beside the outputs, not the SConstruct

@@ -44,14 +44,11 @@ VARIABLES: tuple[Variable, ...] = (
              "models need"),
     Variable("GDB_BATCH", "", "a gdb command file: debug_<program> runs it in batch mode after stopping at main",
              from_env=True),
-    Variable("PROJECT_KERNELS", "all", "all: generated projects get every kernel; model: only those the example's "
-             "models need"),
-    Variable("GDB_BATCH", "", "a gdb command file: debug_<program> runs it in batch mode after stopping at main",
-             from_env=True),
     Variable("GEN_DIR", "gen", "where outputs go (make's BASE_GENDIR); relative to the repository", from_env=True),
     Variable("CACHE_DIR", "", "SCons CacheDir shared by checkouts and machines (default: $TFLM_BUILD_CACHE_DIR)"),
     Variable("COMPILER_LAUNCHER", "", "ccache | sccache | distcc | icecc (or a path): prefixes every compile"),
-    Variable("PCH", "1", "1: one precompiled header per compile group (gcc, clang; off under distcc/icecc); 0: none"),
+    Variable("PCH", "auto", "auto: a precompiled header per compile group when the build compiles enough of its "
+             "users (gcc, clang; off under distcc/icecc); 1: whenever a group has one; 0: none"),
 )
 
 BUILD_TYPES = ("default", "debug", "release", "release_with_logs", "no_tf_lite_static_memory")
@@ -69,6 +66,10 @@ class Config:
 
     def flag(self, name: str) -> bool:
         return self.values[name].lower() in {"1", "true", "yes", "on"}
+
+    def pch(self) -> str:
+        """PCH as ``auto``, ``1`` (always) or ``0`` (none)."""
+        return "auto" if self.values["PCH"].lower() == "auto" else "1" if self.flag("PCH") else "0"
 
     def gen_name(self, target: str, arch: str, toolchain: str) -> str:
         """gen/<TARGET>_<TARGET_ARCH>_<BUILD_TYPE>[_<OKD>][_<CO_PROCESSOR>]_<toolchain> as make names it."""
@@ -108,12 +109,12 @@ def parse(arguments: Mapping[str, str], environ: Mapping[str, str],
         raise ConfigError(f"unknown BUILD_TYPE '{values['BUILD_TYPE']}'", key="BUILD_TYPE", choices=BUILD_TYPES,
                           fix=_near(values["BUILD_TYPE"], BUILD_TYPES))
     for flag in ("CC_VER11", "MODEL_AWARE", "V", "PCH"):
+        if flag == "PCH" and values[flag].lower() == "auto":
+            continue
         if values[flag].lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
+            more = ("auto",) if flag == "PCH" else ()
             raise ConfigError(f"{flag}={values[flag]} is not a yes/no value", key=flag,
-                              choices=("true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")
-    if values["PROJECT_KERNELS"] not in ("all", "model"):
-        raise ConfigError(f"unknown PROJECT_KERNELS '{values['PROJECT_KERNELS']}'", key="PROJECT_KERNELS",
-                          choices=("all", "model"), fix="write PROJECT_KERNELS=all (the default) or PROJECT_KERNELS=model")
+                              choices=(*more, "true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")
     if values["PROJECT_KERNELS"] not in ("all", "model"):
         raise ConfigError(f"unknown PROJECT_KERNELS '{values['PROJECT_KERNELS']}'", key="PROJECT_KERNELS",
                           choices=("all", "model"), fix="write PROJECT_KERNELS=all (the default) or PROJECT_KERNELS=model")
