@@ -108,8 +108,10 @@ def objects(genv: Any, group: str, target: str, source: Path, members: Callable[
     if user is None:
         return genv.Object(target, str(source))
     nodes = user.env.Object(target, str(source))
-    user.env.Depends(nodes, user.stamp)
-    user.objects.extend(nodes)
+    if groups.decided:  # declared late: uses the compiled header as decided
+        user.attach(nodes)
+    else:
+        user.objects.extend(nodes)  # attached by decide()
     return nodes
 
 
@@ -130,7 +132,14 @@ class _Group:
     stamp: Any = None
     compiled: Any = None
     flags: str = ""
-    objects: list[Any] = field(default_factory=list)
+    objects: list[Any] = field(default_factory=list)  # users declared before decide()
+    on: bool = False  # this build builds and uses the compiled header
+
+    def attach(self, nodes: list[Any]) -> None:
+        """Users depend on the stamp, and are compiled after the compiled header when it is on."""
+        self.env.Depends(nodes, self.stamp)
+        if self.on:
+            self.env.Requires(nodes, self.compiled)
 
 
 class Groups:
@@ -142,6 +151,7 @@ class Groups:
         self.suffix = ".pch" if family == "clang" else ".gch"
         self.cache = ChoiceCache(gen / "pch" / "choices.json")
         self._groups: dict[tuple[str, str], _Group] = {}
+        self.decided = False
 
     def user(self, group: str, genv: Any, source: Path, members: Callable[[], Sequence[Path]]) -> _Group | None:
         """The group whose PCH compiles ``source`` of ``group`` with ``genv``, or None: compiled without.
@@ -183,12 +193,15 @@ class Groups:
 
     def decide(self) -> None:
         """Use a group's compiled header when MIN_USERS of its users are declared, it is already built, or PCH=1."""
+        self.decided = True
         for entry in self._groups.values():
             if entry.env is None:
                 continue
-            if self.always or len(entry.objects) >= MIN_USERS or Path(str(entry.compiled[0])).is_file():
+            entry.on = self.always or len(entry.objects) >= MIN_USERS or Path(str(entry.compiled[0])).is_file()
+            if entry.on:
                 entry.env["TFLM_PCH_FLAGS"] = entry.flags
-                entry.env.Requires(entry.objects, entry.compiled)
+            if entry.objects:
+                entry.attach(entry.objects)
 
 
 def exists(env: Any) -> bool:
