@@ -37,6 +37,7 @@ class LibraryNodes:
                         "third_party_kernels": opt.third_party_kernel}
         self._envs: dict[str, Any] = {}
         self._objects: dict[tuple[str, str], list[Any]] = {}
+        self._paths: dict[str, Path] = {}
         self._full: Any = None
 
     def _object(self, group: str, src: str | Path, rel: str) -> list[Any]:
@@ -50,7 +51,10 @@ class LibraryNodes:
         return self._objects[key]
 
     def _path(self, src: str | Path) -> Path:
-        return Path(src) if Path(src).is_absolute() else self.tflm / src
+        key = str(src)
+        if key not in self._paths:  # each source's Path is made once: objects and the PCH's members share it
+            self._paths[key] = Path(src) if Path(src).is_absolute() else self.tflm / src
+        return self._paths[key]
 
     def members(self, group: str) -> list[Path]:
         """Every source of ``group`` in the full library (a PCH's header set is chosen from them)."""

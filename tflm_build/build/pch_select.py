@@ -21,8 +21,10 @@ source; a source that includes only a log header compiles in 0.02 s without it.
 The rule reads only the source and the group, so a source decides the same way
 in a model-aware subset and in the whole library, and their objects are shared.
 
-Reading ~250 sources costs a few hundredths of a second; the choice is kept in
-a JSON file keyed by the stamp (:mod:`tflm_build.filestamp`) of every file it read,
+Reading ~250 sources costs a few hundredths of a second; the choice, with a
+digest of the contents of every header it holds (what its users' build
+signatures depend on), is kept in a JSON file keyed by the stamp
+(:mod:`tflm_build.filestamp`) of every file it read,
 so a no-op build only stats them; a choice that read a file written within the racy
 window is not kept (read again next time), so no edit can leave a stale choice.
 """
@@ -57,7 +59,7 @@ class Choice:
 
     headers: tuple[str, ...]
     users: frozenset[str]
-    held: tuple[str, ...] = ()  # every project header the header set includes, directly or not (file paths)
+    digest: str = ""  # of the contents of every project header the header set includes, directly or not
 
     def text(self) -> str:
         """The precompiled header's source."""
@@ -231,7 +233,18 @@ def choose(sources: Sequence[Path], include_dirs: Sequence[Path], consulted: lis
         consulted += tree.read
     if not ordered or len(users) < MIN_SOURCES:
         return Choice((), frozenset())
-    return Choice(tuple(ordered), frozenset(str(s) for s in users), tuple(sorted(h for h in held if h[0] not in "<\"")))
+    return Choice(tuple(ordered), frozenset(str(s) for s in users), _digest(sorted(h for h in held if h[0] not in "<\"")))
+
+
+def _digest(files: Sequence[str]) -> str:
+    """What the users' build signature holds of the precompiled header: its headers' names and contents."""
+    digest = hashlib.sha1()
+    for name in files:
+        try:
+            digest.update(f"{Path(name).name}\0".encode() + Path(name).read_bytes() + b"\0")
+        except OSError:
+            digest.update(f"{name}\0missing\0".encode())
+    return digest.hexdigest()
 
 
 class ChoiceCache:
@@ -250,10 +263,9 @@ class ChoiceCache:
 
     @staticmethod
     def _stamp(files: Sequence[str], include_dirs: Sequence[Path]) -> str:
-        digest = hashlib.sha1(repr([str(d) for d in include_dirs]).encode())
-        for name in files:
-            digest.update(f"{name}\0{stamp(name)}\n".encode())
-        return digest.hexdigest()
+        """One digest of the include path and of every file's stamp (a no-op build computes it: kept lean)."""
+        return hashlib.sha1(repr(([str(d) for d in include_dirs], files, [stamp(name) for name in files]))
+                            .encode()).hexdigest()
 
     def _cached(self, key: str, inputs: list[str], include_dirs: Sequence[Path],
                 decide: Callable[[list[Path]], Any]) -> Any:
@@ -276,10 +288,10 @@ class ChoiceCache:
         """The group's choice (:func:`choose`), remembered."""
         def decide(read: list[Path]) -> dict[str, list[str]]:
             choice = choose(sources, include_dirs, read)
-            return {"headers": list(choice.headers), "users": sorted(choice.users), "held": list(choice.held)}
+            return {"headers": list(choice.headers), "users": sorted(choice.users), "digest": choice.digest}
 
         answer = self._cached(key, [str(s) for s in sources], include_dirs, decide)
-        return Choice(tuple(answer["headers"]), frozenset(answer["users"]), tuple(answer.get("held", ())))
+        return Choice(tuple(answer["headers"]), frozenset(answer["users"]), answer.get("digest", ""))
 
     def uses(self, key: str, source: Path, include_dirs: Sequence[Path], choice: Choice) -> bool:
         """Whether a program's ``source`` uses the PCH of ``choice`` (:func:`may_use`), remembered."""

@@ -9,12 +9,13 @@ group's flags (``-x c++-header``), and its users are compiled with
 form instead of parsing.  A PCH is built per group because a PCH is used only
 by compiles with the same flags (kernels are -O2, the core -Os).
 
-Dependencies: each user depends on a small stamp of the header set
-(``tflm_pch.h.deps``: the content signatures of the generated header and of
-every header it includes, as :mod:`~tflm_build.build.pch_select` follows
-them, whatever the ``#if``s), so editing one of those headers rebuilds its
-users, and nothing else; the compiled header, scanned like a source, depends
-on them too and is built before its users (``Requires``).
+Dependencies: each user, and the compiled header, depend on a stamp of the
+header set: a Value of the generated header's text and a digest of the contents
+of every header it includes (as :mod:`~tflm_build.build.pch_select` follows
+them, whatever the ``#if``s; kept with the choice, made again when any file the
+choice read changes).  Editing one of those headers rebuilds the compiled
+header and its users, and nothing else; the compiled header is built before
+its users (``Requires``).  No file is scanned or stamped for it at a no-op.
 
 Whether a build uses a group's compiled header is decided once every node is
 declared (``PCH=auto``, the default): only when at least MIN_USERS of its users
@@ -23,7 +24,8 @@ uses every group's.  Building gcc's takes as long as ~4
 compiles, and each user saves ~2 s: a model-aware program with three kernels
 compiles them without it.  The ``-include`` flags are kept out of the build
 signature (``$( $)``) for that: an object is the same with or without the
-compiled header, so switching does not rebuild it.  Model-aware subsets choose
+compiled header, so switching does not rebuild it (the flags come from a
+callable construction variable that gives nothing for the signature).  Model-aware subsets choose
 from the whole group, so they share objects with the full library.
 
 Launchers: ccache gets ``sloppiness=pch_defines,time_macros`` in the command
@@ -34,6 +36,7 @@ like any object.  ``PCH=0`` turns it all off (no stamp either: objects are compi
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,15 +56,6 @@ def _write(target: Any, source: Any, env: Any) -> int:
     return 0
 
 
-def _stamp_headers(target: Any, source: Any, env: Any) -> int:
-    """The content signatures of the generated header and of every header it includes: changes when one does.
-
-    Signatures only, no paths: two checkouts at different paths share the objects in CACHE_DIR.
-    """
-    write_atomic(Path(str(target[0])), "".join(f"{node.get_csig()}\n" for node in source))
-    return 0
-
-
 def _enabled(env: Any, wanted: bool) -> bool:
     """PCH is not 0 and the launcher compiles here (not distcc / icecc)."""
     launcher = Path(env.get("TFLM_LAUNCHER") or "").name
@@ -75,26 +69,31 @@ def generate(env: Any) -> None:
     """
     from SCons.Action import Action
     from SCons.Builder import Builder
-    from SCons.Scanner.C import CScanner
+    from SCons.Scanner import ScannerBase
 
     env["TFLM_PCH_FLAGS"] = ""
     env["TFLM_PCH_LAUNCHER_FLAGS"] = ""
     family = env["TFLM_TOOLCHAIN"]
     on = _enabled(env, env["TFLM_PCH"] != "0")
-    env["TFLM_PCH_GROUPS"] = Groups(Path(env["TFLM_GEN"]), family, always=env["TFLM_PCH"] == "1") if on else None
-    if not on:
+    groups = Groups(Path(env["TFLM_GEN"]), family, always=env["TFLM_PCH"] == "1") if on else None
+    env["TFLM_PCH_GROUPS"] = groups
+    if groups is None:
         return
+    # Every compile asks which compiled header its object uses (none, mostly): one environment for a
+    # group's users and the rest, so a no-op build warms no second set of SCons's per-environment caches.
+    env["TFLM_PCH_FLAGS"] = groups.flags_for  # a callable variable: SCons calls it, no expression to evaluate
+    for com in ("CXXCOM", "CCCOM"):
+        env[com] = env[com].replace("$CCFLAGS", "$CCFLAGS $TFLM_PCH_FLAGS", 1)
     # clang records the headers' mtimes in its PCH and rejects it after a CacheDir restore without this.
     env["TFLM_PCH_STAMP"] = "-Xclang -fno-pch-timestamp" if family == "clang" else ""
-    scanner = CScanner()
+    unscanned = ScannerBase(lambda node, env, path: [], "no-scan")  # its headers: the stamp (a Value) says
     env["BUILDERS"]["TflmPchHeader"] = Builder(action=Action(_write, None))
-    env["BUILDERS"]["TflmPchStamp"] = Builder(action=Action(_stamp_headers, None))
     for name, com, flags, lang in (("TflmPchCxx", "CXXCOM", "$CXXFLAGS", "c++-header"),
                                    ("TflmPchC", "CCCOM", "$CFLAGS", "c-header")):
         # The group's own command (launcher and all), compiling a header: the same flags as its users.
         env[f"TFLM_PCH_{com}"] = env[com].replace(flags, f"-x {lang} $TFLM_PCH_STAMP {flags}", 1)
         env["BUILDERS"][name] = Builder(action=Action(f"$TFLM_PCH_{com}", "$TFLM_PCH_COMSTR"),
-                                        source_scanner=scanner)
+                                        source_scanner=unscanned)
     if Path(env.get("TFLM_LAUNCHER") or "").name == "ccache":
         current = [s for s in env["ENV"].get("CCACHE_SLOPPINESS", "").split(",") if s]
         env["ENV"]["CCACHE_SLOPPINESS"] = ",".join(dict.fromkeys([*current, *_CCACHE_SLOPPINESS]))
@@ -104,14 +103,10 @@ def generate(env: Any) -> None:
 def objects(genv: Any, group: str, target: str, source: Path, members: Callable[[], Sequence[Path]]) -> Any:
     """Compile ``source`` of ``group`` to ``target`` with ``genv``, through the group's PCH when it uses one."""
     groups = genv.get("TFLM_PCH_GROUPS")
+    nodes = genv.Object(target, str(source))
     user = groups.user(group, genv, source, members) if groups is not None else None
-    if user is None:
-        return genv.Object(target, str(source))
-    nodes = user.env.Object(target, str(source))
-    if groups.decided:  # declared late: uses the compiled header as decided
-        user.attach(nodes)
-    else:
-        user.objects.extend(nodes)  # attached by decide()
+    if user is not None:
+        groups.add_users(user, nodes)
     return nodes
 
 
@@ -128,18 +123,12 @@ class _Group:
 
     choice: Choice
     sources: frozenset[str]  # the group's members
-    env: Any = None  # the users' environment: None when the group has no compiled header
-    stamp: Any = None
+    stamp: Any = None  # None: the group has no compiled header
     compiled: Any = None
     flags: str = ""
     objects: list[Any] = field(default_factory=list)  # users declared before decide()
     on: bool = False  # this build builds and uses the compiled header
-
-    def attach(self, nodes: list[Any]) -> None:
-        """Users depend on the stamp, and are compiled after the compiled header when it is on."""
-        self.env.Depends(nodes, self.stamp)
-        if self.on:
-            self.env.Requires(nodes, self.compiled)
+    env: Any = None  # the environment that declared it
 
 
 class Groups:
@@ -151,7 +140,15 @@ class Groups:
         self.suffix = ".pch" if family == "clang" else ".gch"
         self.cache = ChoiceCache(gen / "pch" / "choices.json")
         self._groups: dict[tuple[str, str], _Group] = {}
+        self._flags: dict[str, str] = {}  # object's absolute path -> its -include flags
         self.decided = False
+
+    def flags_for(self, target: Sequence[Any], source: Any, env: Any, for_signature: bool) -> str:
+        """$TFLM_PCH_FLAGS of a compile: the -include of its group's compiled header, if it uses it.
+
+        Nothing in the build signature: an object is the same with or without it.
+        """
+        return "" if for_signature or not target else self._flags.get(str(target[0].abspath), "")
 
     def user(self, group: str, genv: Any, source: Path, members: Callable[[], Sequence[Path]]) -> _Group | None:
         """The group whose PCH compiles ``source`` of ``group`` with ``genv``, or None: compiled without.
@@ -171,7 +168,7 @@ class Groups:
             if choice.headers:
                 self._declare(genv, group, lang, self._groups[key])
         entry = self._groups[key]
-        if entry.env is None:
+        if entry.stamp is None:
             return None
         if str(source) in entry.sources:
             return entry if str(source) in entry.choice.users else None
@@ -180,28 +177,41 @@ class Groups:
         return entry if self.cache.uses(f"{group}-{lang}", source, include_dirs, entry.choice) else None
 
     def _declare(self, genv: Any, group: str, lang: str, entry: _Group) -> None:
-        """The header, its stamp, its compiled form, and the users' environment (``genv`` plus ``-include``)."""
+        """The header, its stamp, its compiled form, and the users' flags."""
         folder = self.gen / "pch" / f"{group}-{lang}"
         header = genv.TflmPchHeader(str(folder / "tflm_pch.h"), genv.Value(entry.choice.text()))
-        entry.stamp = genv.TflmPchStamp(str(folder / "tflm_pch.h.deps"), [*header, *entry.choice.held])
+        # Short: every user's signature record keeps it.
+        entry.stamp = genv.Value(hashlib.sha1(f"{entry.choice.text()}{entry.choice.digest}".encode()).hexdigest())
         builder = genv.TflmPchCxx if lang == "cxx" else genv.TflmPchC
         entry.compiled = builder(str(folder / f"tflm_pch.h{self.suffix}"), header)
-        entry.env = genv.Clone()
-        entry.env["TFLM_PCH_FLAGS"] = ""  # until decide()
-        entry.env.Append(CCFLAGS=["$(", "$TFLM_PCH_FLAGS", "$)"])
-        entry.flags = f"-include {folder / 'tflm_pch.h'} -Winvalid-pch $TFLM_PCH_LAUNCHER_FLAGS"
+        genv.Depends(entry.compiled, entry.stamp)
+        entry.flags = " ".join(["-include", str(folder / "tflm_pch.h"), "-Winvalid-pch",
+                                genv.subst("$TFLM_PCH_LAUNCHER_FLAGS")]).strip()
+        entry.env = genv
+
+    def add_users(self, entry: _Group, nodes: list[Any]) -> None:
+        """Users declared before decide() wait for it; later ones use the compiled header as decided."""
+        if self.decided:
+            self._attach(entry, nodes)
+        else:
+            entry.objects.extend(nodes)
+
+    def _attach(self, entry: _Group, nodes: list[Any]) -> None:
+        """Users depend on the stamp; when the group's compiled header is on, they use it, built first."""
+        entry.env.Depends(nodes, entry.stamp)
+        if entry.on:
+            entry.env.Requires(nodes, entry.compiled)
+            self._flags.update((node.abspath, entry.flags) for node in nodes)
 
     def decide(self) -> None:
         """Use a group's compiled header when MIN_USERS of its users are declared, it is already built, or PCH=1."""
         self.decided = True
         for entry in self._groups.values():
-            if entry.env is None:
+            if entry.stamp is None:
                 continue
             entry.on = self.always or len(entry.objects) >= MIN_USERS or Path(str(entry.compiled[0])).is_file()
-            if entry.on:
-                entry.env["TFLM_PCH_FLAGS"] = entry.flags
             if entry.objects:
-                entry.attach(entry.objects)
+                self._attach(entry, entry.objects)
 
 
 def exists(env: Any) -> bool:
