@@ -20,13 +20,13 @@ its users (``Requires``).  No file is scanned or stamped for it at a no-op.
 Whether a build uses a group's compiled header is decided once every node is
 declared (``PCH=auto``, the default): only when at least MIN_USERS of its users
 are part of this build, or the compiled header is already there; ``PCH=1``
-uses every group's.  Building gcc's takes as long as ~4
-compiles, and each user saves ~2 s: a model-aware program with three kernels
-compiles them without it.  The ``-include`` flags are kept out of the build
-signature (``$( $)``) for that: an object is the same with or without the
-compiled header, so switching does not rebuild it (the flags come from a
-callable construction variable that gives nothing for the signature).  Model-aware subsets choose
-from the whole group, so they share objects with the full library.
+uses every group's.  Building gcc's takes as long as ~4 compiles, and each
+user saves ~2 s: a model-aware program with three kernels compiles them
+without it.  The ``-include`` flags are kept out of the build signature for
+that (they come from a callable construction variable, $TFLM_PCH_FLAGS, that
+gives nothing for the signature): an object is the same with or without the
+compiled header, so switching does not rebuild it.  Model-aware subsets
+choose from the whole group, so they share objects with the full library.
 
 Launchers: ccache gets ``sloppiness=pch_defines,time_macros`` in the command
 environment and ``-fpch-preprocess`` (outside the build signature); under
@@ -52,7 +52,8 @@ MIN_USERS = 8  # a group's compiled header is built for a build with at least th
 
 
 def _write(target: Any, source: Any, env: Any) -> int:
-    Path(str(target[0])).write_text(source[0].read())
+    """The generated header, from its Value."""
+    write_atomic(Path(str(target[0])), source[0].read())
     return 0
 
 
