@@ -22,6 +22,7 @@ def _assert_usage_error(res, *needles: str) -> None:
     (["hello_wrld_bin"], ["unknown goal 'hello_wrld_bin'", "did you mean 'hello_world_bin'"]),
     (["TRAGET=linux"], ["unknown variable TRAGET=linux", "did you mean TARGET="]),
     (["CC_VER11=maybe"], ["CC_VER11=maybe is not a yes/no value"]),
+    (["PCH=sometimes"], ["PCH=sometimes is not auto or a yes/no value", "PCH=auto (the default)"]),
     (["OPTIMIZED_KERNEL_DIR=cmsis", "microlite"], ["unknown OPTIMIZED_KERNEL_DIR 'cmsis'", "cmsis_nn"]),
 ])
 def test_bad_variables_and_goals(fx: Fixture, args: list[str], needles: list[str]) -> None:

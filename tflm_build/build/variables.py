@@ -108,13 +108,14 @@ def parse(arguments: Mapping[str, str], environ: Mapping[str, str],
     if values["BUILD_TYPE"] not in BUILD_TYPES:
         raise ConfigError(f"unknown BUILD_TYPE '{values['BUILD_TYPE']}'", key="BUILD_TYPE", choices=BUILD_TYPES,
                           fix=_near(values["BUILD_TYPE"], BUILD_TYPES))
-    for flag in ("CC_VER11", "MODEL_AWARE", "V", "PCH"):
-        if flag == "PCH" and values[flag].lower() == "auto":
-            continue
-        if values[flag].lower() not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
-            more = ("auto",) if flag == "PCH" else ()
+    yes_no = {"0", "1", "true", "false", "yes", "no", "on", "off"}
+    for flag in ("CC_VER11", "MODEL_AWARE", "V"):
+        if values[flag].lower() not in yes_no:
             raise ConfigError(f"{flag}={values[flag]} is not a yes/no value", key=flag,
-                              choices=(*more, "true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")
+                              choices=("true", "false", "1", "0"), fix=f"write {flag}=true or {flag}=false")
+    if values["PCH"].lower() not in yes_no | {"auto"}:
+        raise ConfigError(f"PCH={values['PCH']} is not auto or a yes/no value", key="PCH", choices=("auto", "1", "0"),
+                          fix="write PCH=auto (the default), PCH=1 (every group's) or PCH=0 (none)")
     if values["PROJECT_KERNELS"] not in ("all", "model"):
         raise ConfigError(f"unknown PROJECT_KERNELS '{values['PROJECT_KERNELS']}'", key="PROJECT_KERNELS",
                           choices=("all", "model"), fix="write PROJECT_KERNELS=all (the default) or PROJECT_KERNELS=model")
