@@ -9,13 +9,14 @@ group's flags (``-x c++-header``), and its users are compiled with
 form instead of parsing.  A PCH is built per group because a PCH is used only
 by compiles with the same flags (kernels are -O2, the core -Os).
 
-Dependencies: each user, and the compiled header, depend on a stamp of the
-header set: a Value of the generated header's text and a digest of the contents
-of every header it includes (as :mod:`~tflm_build.build.pch_select` follows
-them, whatever the ``#if``s; kept with the choice, made again when any file the
-choice read changes).  Editing one of those headers rebuilds the compiled
-header and its users, and nothing else; the compiled header is built before
-its users (``Requires``).  No file is scanned or stamped for it at a no-op.
+Dependencies: the build signature of each user holds a digest of the header
+set (the generated header's text and the contents of every header it includes,
+as :mod:`~tflm_build.build.pch_select` follows them, whatever the ``#if``s;
+kept with the choice, made again when any file the choice read changes), and
+the compiled header depends on the same digest (a Value).  Editing one of those
+headers rebuilds the compiled header and its users, and nothing else; the
+compiled header is built before its users (``Requires``).  No file is scanned
+or stamped for it at a no-op, and a user has no extra dependency node.
 
 Whether a build uses a group's compiled header is decided once every node is
 declared (``PCH=auto``, the default): only when at least MIN_USERS of its users
@@ -24,15 +25,15 @@ uses every group's.  Building gcc's takes as long as ~4 compiles, and each
 user saves ~2 s: a model-aware program with three kernels compiles them
 without it.  The ``-include`` flags are kept out of the build signature for
 that (they come from a callable construction variable, $TFLM_PCH_FLAGS, that
-gives nothing for the signature): an object is the same with or without the
-compiled header, so switching does not rebuild it.  Model-aware subsets
+gives the digest instead for the signature): an object is the same with or
+without the compiled header, so switching does not rebuild it.  Model-aware subsets
 choose from the whole group, so they share objects with the full library.
 
 Launchers: ccache gets ``sloppiness=pch_defines,time_macros`` in the command
 environment and ``-fpch-preprocess`` (outside the build signature); under
 distcc or icecc the PCH is off, since remote hosts do not have it (and would
 compile the whole text anyway).  With CACHE_DIR the compiled header is cached
-like any object.  ``PCH=0`` turns it all off (no stamp either: objects are compiled again).
+like any object.  ``PCH=0`` turns it all off (no digest either: its users are compiled again).
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def generate(env: Any) -> None:
         env[com] = env[com].replace("$CCFLAGS", "$CCFLAGS $TFLM_PCH_FLAGS", 1)
     # clang records the headers' mtimes in its PCH and rejects it after a CacheDir restore without this.
     env["TFLM_PCH_STAMP"] = "-Xclang -fno-pch-timestamp" if family == "clang" else ""
-    unscanned = ScannerBase(lambda node, env, path: [], "no-scan")  # its headers: the stamp (a Value) says
+    unscanned = ScannerBase(lambda node, env, path: [], "no-scan")  # its headers: the digest (a Value) says
     env["BUILDERS"]["TflmPchHeader"] = Builder(action=Action(_write, None))
     for name, com, flags, lang in (("TflmPchCxx", "CXXCOM", "$CXXFLAGS", "c++-header"),
                                    ("TflmPchC", "CCCOM", "$CFLAGS", "c-header")):
@@ -124,8 +125,8 @@ class _Group:
 
     choice: Choice
     sources: frozenset[str]  # the group's members
-    stamp: Any = None  # None: the group has no compiled header
-    compiled: Any = None
+    compiled: Any = None  # None: the group has no compiled header
+    signature: str = ""  # what its users' build signatures hold of it: the digest of its header set
     flags: str = ""
     objects: list[Any] = field(default_factory=list)  # users declared before decide()
     on: bool = False  # this build builds and uses the compiled header
@@ -142,14 +143,19 @@ class Groups:
         self.cache = ChoiceCache(gen / "pch" / "choices.json")
         self._groups: dict[tuple[str, str], _Group] = {}
         self._flags: dict[str, str] = {}  # object's absolute path -> its -include flags
+        self._signatures: dict[str, str] = {}  # object's absolute path -> its group's header set digest
         self.decided = False
 
     def flags_for(self, target: Sequence[Any], source: Any, env: Any, for_signature: bool) -> str:
         """$TFLM_PCH_FLAGS of a compile: the -include of its group's compiled header, if it uses it.
 
-        Nothing in the build signature: an object is the same with or without it.
+        For the build signature, instead, the digest of the header set for every user of a group,
+        whether this build uses the compiled header or not: an object is the same either way, and
+        is compiled again when a header of the set changes.
         """
-        return "" if for_signature or not target else self._flags.get(str(target[0].abspath), "")
+        if not target:
+            return ""
+        return (self._signatures if for_signature else self._flags).get(str(target[0].abspath), "")
 
     def user(self, group: str, genv: Any, source: Path, members: Callable[[], Sequence[Path]]) -> _Group | None:
         """The group whose PCH compiles ``source`` of ``group`` with ``genv``, or None: compiled without.
@@ -169,7 +175,7 @@ class Groups:
             if choice.headers:
                 self._declare(genv, group, lang, self._groups[key])
         entry = self._groups[key]
-        if entry.stamp is None:
+        if entry.compiled is None:
             return None
         if str(source) in entry.sources:
             return entry if str(source) in entry.choice.users else None
@@ -178,28 +184,28 @@ class Groups:
         return entry if self.cache.uses(f"{group}-{lang}", source, include_dirs, entry.choice) else None
 
     def _declare(self, genv: Any, group: str, lang: str, entry: _Group) -> None:
-        """The header, its stamp, its compiled form, and the users' flags."""
+        """The header, its compiled form (depending on the digest of the header set), and the users' flags."""
         folder = self.gen / "pch" / f"{group}-{lang}"
         header = genv.TflmPchHeader(str(folder / "tflm_pch.h"), genv.Value(entry.choice.text()))
         # Short: every user's signature record keeps it.
-        entry.stamp = genv.Value(hashlib.sha1(f"{entry.choice.text()}{entry.choice.digest}".encode()).hexdigest())
+        entry.signature = "tflm-pch:" + hashlib.sha1(f"{entry.choice.text()}{entry.choice.digest}".encode()).hexdigest()
         builder = genv.TflmPchCxx if lang == "cxx" else genv.TflmPchC
         entry.compiled = builder(str(folder / f"tflm_pch.h{self.suffix}"), header)
-        genv.Depends(entry.compiled, entry.stamp)
+        genv.Depends(entry.compiled, genv.Value(entry.signature))
         entry.flags = " ".join(["-include", str(folder / "tflm_pch.h"), "-Winvalid-pch",
                                 genv.subst("$TFLM_PCH_LAUNCHER_FLAGS")]).strip()
         entry.env = genv
 
     def add_users(self, entry: _Group, nodes: list[Any]) -> None:
         """Users declared before decide() wait for it; later ones use the compiled header as decided."""
+        self._signatures.update((node.abspath, entry.signature) for node in nodes)
         if self.decided:
             self._attach(entry, nodes)
         else:
             entry.objects.extend(nodes)
 
     def _attach(self, entry: _Group, nodes: list[Any]) -> None:
-        """Users depend on the stamp; when the group's compiled header is on, they use it, built first."""
-        entry.env.Depends(nodes, entry.stamp)
+        """When the group's compiled header is on, its users use it, and it is built first."""
         if entry.on:
             entry.env.Requires(nodes, entry.compiled)
             self._flags.update((node.abspath, entry.flags) for node in nodes)
@@ -208,7 +214,7 @@ class Groups:
         """Use a group's compiled header when MIN_USERS of its users are declared, it is already built, or PCH=1."""
         self.decided = True
         for entry in self._groups.values():
-            if entry.stamp is None:
+            if entry.compiled is None:
                 continue
             entry.on = self.always or len(entry.objects) >= MIN_USERS or Path(str(entry.compiled[0])).is_file()
             if entry.objects:
