@@ -54,7 +54,6 @@ class Selection:
 
     kernels: list[str] | None
     reason: str
-    core: list[str] = field(default_factory=list)  # the core files it can link (as in the library's list)
     ops: list[str] = field(default_factory=list)
     unregistered: list[str] = field(default_factory=list)  # model ops no resolver method registers
 
@@ -169,11 +168,8 @@ def _quoted(path: Path) -> list[str]:
 
 
 def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sources: Sequence[Path],
-           models: Sequence[Path], facts: FactCache | None = None, extra_seeds: Sequence[Path] = ()) -> Selection:
-    """Choose the kernel files (TFLM-relative, as in ``kernels``) and core files a program needs.
-
-    ``extra_seeds`` are other sources it links (the third-party code): the core
-    files they include are needed too.
+           models: Sequence[Path], facts: FactCache | None = None) -> Selection:
+    """Choose the kernel files (TFLM-relative, as in ``kernels``) a program needs.
 
     ``facts`` remembers what each file says between runs, so a no-op build reads none of them.
     """
@@ -220,6 +216,5 @@ def select(tflm: Path, kernels: Sequence[str], core: Sequence[str], program_sour
         return known[rel][1] if rel in known else ([] if Path(rel).is_absolute() else fact(rel)[1])
 
     chosen = _closure([*seeds, *core], kernels, includes)
-    linked = needed_core(tflm, core, [*program_sources, *(tflm / k for k in chosen), *extra_seeds], facts)
     return Selection(chosen, f"{len(chosen)} of {len(kernels)} kernel files for {', '.join(sorted(registered))}",
-                     linked, sorted(registered), sorted(unregistered))
+                     sorted(registered), sorted(unregistered))

@@ -118,14 +118,19 @@ def wanted_programs(goals: Goals) -> Any:
 def model_aware_library(build: Build, library: Any, name: str, base: Path, sources: Sequence[str],
                          inputs: Sequence[str], goals: Goals) -> Any:
     """A library of the core files and kernels this program can link, or None for the full one."""
-    from .model_aware import select
+    from .model_aware import needed_core, select
 
-    tp = library.third_party
-    choice = select(build.tflm, library.kernels, library.core, [base / s for s in sources],
-                    [base / i for i in inputs], build.facts, [*tp.sources, *tp.kernel_sources])
+    program_sources = [base / s for s in sources]
+    choice = select(build.tflm, library.kernels, library.core, program_sources, [base / i for i in inputs],
+                    build.facts)
+    core: list[str] = []
+    if choice.kernels is not None:
+        tp = library.third_party
+        seeds = [*program_sources, *(build.tflm / k for k in choice.kernels), *tp.sources, *tp.kernel_sources]
+        core = needed_core(build.tflm, library.core, seeds, build.facts)
     requested = any(g.subject == name and g.family in ("program", "bin", "run", "test") for g in goals.requested)
     if requested:
-        verdict = (f"{choice.reason}, {len(choice.core)} of {len(library.core)} core files"
+        verdict = (f"{choice.reason}, {len(core)} of {len(library.core)} core files"
                    if choice.kernels is not None else f"full library: {choice.reason}")
         print(f"tflm-build: model-aware {name}: {verdict}", file=sys.stderr)
         if choice.unregistered:
@@ -134,4 +139,4 @@ def model_aware_library(build: Build, library: Any, name: str, base: Path, sourc
     if choice.kernels is None:
         return None
     build.model_aware[name] = choice.reason
-    return build.lib.subset(name, choice.kernels, choice.core)
+    return build.lib.subset(name, choice.kernels, core)
