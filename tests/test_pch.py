@@ -33,7 +33,10 @@ EXTRA = {
     # Includes none of the kernels' PCH: compiled without it (loading it would cost more than it saves).
     f"{KERNELS}/other.cc": '#include "tensorflow/lite/micro/debug_log.h"\nint OtherKernel() { return 7; }\n',
     f"{KERNELS}/sub.cc": '#include <cstdint>\n#include "tensorflow/lite/micro/kernels/kernel_util.h"\n'
-                         "int SubKernel(int a, int b) { return a - b + FixtureWidth(); }\n",
+                         '#include "tensorflow/lite/micro/kernels/sub_bias.h"\n'
+                         "int SubKernel(int a, int b) { return a - b + FixtureWidth() + kSubBias; }\n",
+    # Included by one user only: outside the kernels' PCH, but still a dependency of sub.o.
+    f"{KERNELS}/sub_bias.h": "#ifndef SUB_BIAS_H_\n#define SUB_BIAS_H_\nconst int kSubBias = 0;\n#endif\n",
     # Defines a macro the header reads before including it: must not use the PCH (it would get 2, not 8).
     f"{KERNELS}/wide.cc": '#define FIXTURE_WIDE\n#include "tensorflow/lite/micro/kernels/kernel_util.h"\n'
                           "int WideWidth() { return FixtureWidth(); }\n",
@@ -107,6 +110,14 @@ def test_header_edit_rebuilds_pch_and_its_users_only(fx: Fixture, tmp_path: Path
     debug_log.write_text(debug_log.read_text() + "\n// edited\n")
     res = fx.scons("build", env=env)
     assert "] PCH" not in res.stdout and compiled(res.stdout) == ["debug_log", "other"], res.stdout
+    # A header outside the PCH that a user includes: that user, though it leaves the PCH's headers
+    # to the digest in its build signature.
+    bias = tree / KERNELS / "sub_bias.h"
+    time.sleep(1.1)
+    bias.write_text(bias.read_text().replace("= 0", "= 1"))
+    res = fx.scons("build", env=env)
+    assert "] PCH" not in res.stdout and compiled(res.stdout) == ["sub"], res.stdout
+    assert compiled(fx.scons("build", env=env).stdout) == []
 
 
 @pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache not installed (apt-get install ccache)")

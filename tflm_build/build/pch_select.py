@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ MIN_SOURCES = 2  # fewer users than this: no precompiled header for the group
 COVER = 0.5
 # The weight of a system header (not on the include path, so not read): a small project header's.
 SYSTEM_WEIGHT = 4096
+_FORMAT = 2  # of choices.json
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Choice:
     headers: tuple[str, ...]
     users: frozenset[str]
     digest: str = ""  # of the contents of every project header the header set includes, directly or not
+    held: tuple[str, ...] = ()  # those headers' normalized absolute paths: what the digest stands for
 
     def text(self) -> str:
         """The precompiled header's source."""
@@ -233,7 +236,9 @@ def choose(sources: Sequence[Path], include_dirs: Sequence[Path], consulted: lis
         consulted += tree.read
     if not ordered or len(users) < MIN_SOURCES:
         return Choice((), frozenset())
-    return Choice(tuple(ordered), frozenset(str(s) for s in users), _digest(sorted(h for h in held if h[0] not in "<\"")))
+    files = sorted(h for h in held if h[0] not in "<\"")
+    return Choice(tuple(ordered), frozenset(str(s) for s in users), _digest(files),
+                  tuple(sorted({os.path.normpath(f) for f in files})))
 
 
 def _digest(files: Sequence[str]) -> str:
@@ -257,9 +262,12 @@ class ChoiceCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.data: dict[str, dict[str, Any]] = json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
-            self.data = {}
+            data = {}
+        # Choices of another format (an older tflm-build's) are made again.
+        fresh = isinstance(data, dict) and data.get("format") == _FORMAT and isinstance(data.get("choices"), dict)
+        self.data: dict[str, dict[str, Any]] = data["choices"] if fresh else {}
 
     @staticmethod
     def _stamp(files: Sequence[str], include_dirs: Sequence[Path]) -> str:
@@ -281,17 +289,18 @@ class ChoiceCache:
             return answer
         self.data[key] = {"inputs": inputs, "read": files, "stamp": self._stamp(files, include_dirs),
                           "answer": answer}
-        write_atomic(self.path, json.dumps(self.data))
+        write_atomic(self.path, json.dumps({"format": _FORMAT, "choices": self.data}))
         return answer
 
     def choose(self, key: str, sources: Sequence[Path], include_dirs: Sequence[Path]) -> Choice:
         """The group's choice (:func:`choose`), remembered."""
         def decide(read: list[Path]) -> dict[str, list[str]]:
             choice = choose(sources, include_dirs, read)
-            return {"headers": list(choice.headers), "users": sorted(choice.users), "digest": choice.digest}
+            return {"headers": list(choice.headers), "users": sorted(choice.users), "digest": choice.digest,
+                    "held": list(choice.held)}
 
         answer = self._cached(key, [str(s) for s in sources], include_dirs, decide)
-        return Choice(tuple(answer["headers"]), frozenset(answer["users"]), answer.get("digest", ""))
+        return Choice(tuple(answer["headers"]), frozenset(answer["users"]), answer["digest"], tuple(answer["held"]))
 
     def uses(self, key: str, source: Path, include_dirs: Sequence[Path], choice: Choice) -> bool:
         """Whether a program's ``source`` uses the PCH of ``choice`` (:func:`may_use`), remembered."""

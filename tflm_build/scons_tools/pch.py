@@ -16,7 +16,10 @@ kept with the choice, made again when any file the choice read changes), and
 the compiled header depends on the same digest (a Value).  Editing one of those
 headers rebuilds the compiled header and its users, and nothing else; the
 compiled header is built before its users (``Requires``).  No file is scanned
-or stamped for it at a no-op, and a user has no extra dependency node.
+or stamped for it at a no-op, and a user has no extra dependency node.  Since
+the digest stands for those headers, a user's scan leaves them out of its
+implicit dependencies (the headers it includes outside the set stay): a no-op
+build then checks ~100 fewer signatures per user, and is faster than with ``PCH=0``.
 
 Whether a build uses a group's compiled header is decided once every node is
 declared (``PCH=auto``, the default): only when at least MIN_USERS of its users
@@ -37,11 +40,14 @@ like any object.  ``PCH=0`` turns it all off (no digest either: its users are co
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from SCons.Util import Proxy
 
 from ..build.pch_select import Choice, ChoiceCache
 from ..files import write_atomic
@@ -105,11 +111,35 @@ def generate(env: Any) -> None:
 def objects(genv: Any, group: str, target: str, source: Path, members: Callable[[], Sequence[Path]]) -> Any:
     """Compile ``source`` of ``group`` to ``target`` with ``genv``, through the group's PCH when it uses one."""
     groups = genv.get("TFLM_PCH_GROUPS")
-    nodes = genv.Object(target, str(source))
     user = groups.user(group, genv, source, members) if groups is not None else None
-    if user is not None:
-        groups.add_users(user, nodes)
+    if user is None:
+        return genv.Object(target, str(source))
+    nodes = user.builder(genv, target, str(source))
+    groups.add_users(user, nodes)
     return nodes
+
+
+def _user_builder(genv: Any, held: frozenset[str]) -> Any:
+    """The Object builder, but its scan leaves out the headers the digest stands for (``held``).
+
+    A user's build signature holds the digest of the contents of every header its
+    group's compiled header holds, made again whenever one of them changes; listing
+    them among its implicit dependencies too would make every no-op build load and
+    compare ~100 signatures per user again.  Headers it includes outside the set stay.
+    """
+    from SCons.Builder import CompositeBuilder
+    from SCons.Scanner import ScannerBase
+    from SCons.Tool import CScanner
+
+    def scan(node: Any, env: Any, path: Any) -> list[Any]:
+        # A header this build writes stays: the compile must wait for it (its digest was read too early).
+        return [n for n in CScanner(node, env, path) if n.get_abspath() not in held or n.has_builder()]
+
+    base = genv["BUILDERS"]["Object"]
+    builder = copy.copy(base.builder if isinstance(base, CompositeBuilder) else base)
+    builder.source_scanner = ScannerBase(scan, "TflmPchUserScanner", path_function=CScanner.path_function,
+                                         recursive=True)
+    return builder
 
 
 def decide(env: Any) -> None:
@@ -130,7 +160,7 @@ class _Group:
     flags: str = ""
     objects: list[Any] = field(default_factory=list)  # users declared before decide()
     on: bool = False  # this build builds and uses the compiled header
-    env: Any = None  # the environment that declared it
+    builder: Any = None  # compiles a user: the Object builder without the held headers' scan
 
 
 class Groups:
@@ -142,8 +172,8 @@ class Groups:
         self.suffix = ".pch" if family == "clang" else ".gch"
         self.cache = ChoiceCache(gen / "pch" / "choices.json")
         self._groups: dict[tuple[str, str], _Group] = {}
-        self._flags: dict[str, str] = {}  # object's absolute path -> its -include flags
-        self._signatures: dict[str, str] = {}  # object's absolute path -> its group's header set digest
+        self._flags: dict[Any, str] = {}  # object node -> its -include flags
+        self._signatures: dict[Any, str] = {}  # object node -> its group's header set digest
         self.decided = False
 
     def flags_for(self, target: Sequence[Any], source: Any, env: Any, for_signature: bool) -> str:
@@ -155,7 +185,9 @@ class Groups:
         """
         if not target:
             return ""
-        return (self._signatures if for_signature else self._flags).get(str(target[0].abspath), "")
+        node = target[0]
+        node = node.get() if isinstance(node, Proxy) else node  # SCons hands over a proxy of the node
+        return (self._signatures if for_signature else self._flags).get(node, "")
 
     def user(self, group: str, genv: Any, source: Path, members: Callable[[], Sequence[Path]]) -> _Group | None:
         """The group whose PCH compiles ``source`` of ``group`` with ``genv``, or None: compiled without.
@@ -194,11 +226,11 @@ class Groups:
         genv.Depends(entry.compiled, genv.Value(entry.signature))
         entry.flags = " ".join(["-include", str(folder / "tflm_pch.h"), "-Winvalid-pch",
                                 genv.subst("$TFLM_PCH_LAUNCHER_FLAGS")]).strip()
-        entry.env = genv
+        entry.builder = _user_builder(genv, frozenset(entry.choice.held))
 
     def add_users(self, entry: _Group, nodes: list[Any]) -> None:
         """Users declared before decide() wait for it; later ones use the compiled header as decided."""
-        self._signatures.update((node.abspath, entry.signature) for node in nodes)
+        self._signatures.update(dict.fromkeys(nodes, entry.signature))
         if self.decided:
             self._attach(entry, nodes)
         else:
@@ -207,8 +239,9 @@ class Groups:
     def _attach(self, entry: _Group, nodes: list[Any]) -> None:
         """When the group's compiled header is on, its users use it, and it is built first."""
         if entry.on:
-            entry.env.Requires(nodes, entry.compiled)
-            self._flags.update((node.abspath, entry.flags) for node in nodes)
+            for node in nodes:  # what env.Requires does, without making nodes of nodes again
+                node.add_prerequisite(entry.compiled)
+            self._flags.update(dict.fromkeys(nodes, entry.flags))
 
     def decide(self) -> None:
         """Use a group's compiled header when MIN_USERS of its users are declared, it is already built, or PCH=1."""
