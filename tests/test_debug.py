@@ -94,6 +94,10 @@ def test_debug_refused_without_a_runner_or_a_debugger(fx: Fixture, tmp_path: Pat
     _usage_error(fx.scons("TARGET=cortex_m_generic", "debug_hello_world", env=_dfp(tmp_path, "ARMCM4")),
                  "TARGET=cortex_m_generic cannot debug 'hello_world'", "TARGET=cortex_m_qemu")
     repo = copy_repo(tmp_path / "repo")
+    # The targets that can debug are read from the target files: a new one is suggested too.
+    (repo / "targets" / "my_qemu.yaml").write_text("extends: cortex_m_qemu\ndescription: our QEMU board\n")
+    _usage_error(fx.scons("TARGET=cortex_m_generic", "debug_hello_world", repo=repo, env=_dfp(tmp_path, "ARMCM4")),
+                 "debug on TARGET=cortex_m_qemu or TARGET=linux or TARGET=my_qemu;")
     linux = repo / "targets" / "linux.yaml"
     linux.write_text(linux.read_text().replace("gdb: [gdb]", "gdb: [no-such-gdb]"))
     _usage_error(fx.scons("debug_hello_world", repo=repo), "no debugger for TARGET=linux on PATH (tried no-such-gdb)",

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.examples import ExampleRegistry
-from ..model.targets import Target
+from ..model.targets import Target, TargetRegistry
 from .configuration import CompileFlags, Configuration
 from .variables import Config
 
@@ -34,6 +34,7 @@ class Build:
     facts: Any = None  # FactCache of what model-aware selection read from files
     sources_of: dict[str, "ProgramSources"] = field(default_factory=dict)  # program name -> what it compiles
     roots: dict[str, Path] = field(default_factory=dict)  # dependency name -> its (verified) tree root
+    targets: TargetRegistry | None = None  # every target: what an error may suggest instead of this one
 
 
 @dataclass(frozen=True)

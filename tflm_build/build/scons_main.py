@@ -106,7 +106,8 @@ def _main() -> None:
     env = _environment(Environment, configuration, flags, compiles, tflm, roots)
     _invalidate_scans_on_include_change(env, gen)
     build = Build(env, config, target, tflm, gen, family, rules, configuration=configuration, flags=flags,
-                  examples=examples, facts=FactCache(configuration.gen_root / ".facts.json"), roots=roots)
+                  examples=examples, facts=FactCache(configuration.gen_root / ".facts.json"), roots=roots,
+                  targets=targets)
 
     library = configuration.library(rules, tflm, third_party, kernel_dir)
     build.library, build.lib = library, LibraryNodes(env, tflm, gen, library, target.optimization)

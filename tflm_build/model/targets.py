@@ -250,6 +250,12 @@ class Target:
                               fix="write '{{' and '}}' for a literal brace; '{name}' is a variable under 'vars:'") \
                 from None
 
+    @property
+    def can_debug(self) -> bool:
+        """Whether debug_<program> can start a program under gdb: it runs here, or under a runner with a gdb stub."""
+        kind = self.runner.kind
+        return kind != "none" and bool(self.debug.gdb) and (kind != "command" or bool(self.debug.stub))
+
     def runner_argv(self) -> tuple[list[str], int]:
         """How a program runs (argv with ``{program}``; empty when it cannot run) and the timeout."""
         if self.runner.kind == "host":

@@ -79,15 +79,19 @@ def server_argv(target: Any, port: int | str) -> list[str]:
     return argv + [target.expand(a.replace("{port}", "{{port}}")).replace("{port}", str(port)) for a in stub]
 
 
-def check(target: Any, program: str) -> str:
-    """The debugger to use for ``program``, or a ConfigError saying what to install."""
+def check(target: Any, program: str, targets: Any = None) -> str:
+    """The debugger to use for ``program``, or a ConfigError saying what to install or which target can.
+
+    ``targets`` (a TargetRegistry) names the targets that can debug, for the message.
+    """
     spec = target.debug
-    kind = target.runner.kind
-    if kind == "none" or not spec.gdb or (kind == "command" and not spec.stub):
+    if not target.can_debug:
+        able = _debuggable(targets)
+        instead = f"debug on {' or '.join(f'TARGET={n}' for n in able)}; " if able else ""
         raise ConfigError(f"TARGET={target.name} cannot debug '{program}': it has no runner to start it under gdb",
                           file=target.file, key="debug",
-                          fix="debug on TARGET=linux or TARGET=cortex_m_qemu; on a board, start your probe's gdb "
-                              "server (OpenOCD, pyOCD, J-Link) and attach gdb to it with the ELF of bin/")
+                          fix=f"{instead}on a board, start your probe's gdb server (OpenOCD, pyOCD, J-Link) and "
+                              "attach gdb to it with the ELF of bin/")
     runner_tool.require_tool(target, "or debug on the host (TARGET=linux)")
     gdb = find_gdb(target)
     if gdb is None:
@@ -95,6 +99,22 @@ def check(target: Any, program: str) -> str:
                           file=target.file, key="debug.gdb", choices=spec.gdb,
                           fix=spec.install or f"install {spec.gdb[0]}")
     return gdb
+
+
+def _debuggable(targets: Any) -> list[str]:
+    """The targets (at their default arch) that can start a program under gdb."""
+    able: list[str] = []
+    try:
+        names = targets.names() if targets is not None else []
+    except ConfigError:  # a broken target file is reported when it is used, not in this message
+        return able
+    for name in names:
+        try:
+            if targets.load(name, None).can_debug:
+                able.append(name)
+        except ConfigError:
+            continue
+    return able
 
 
 def check_batch(path: str) -> str:
@@ -195,12 +215,12 @@ def declare(build: Any, goals: Goals) -> None:
         requested = goals.asked_for("debug", name)
         if goal_name("bin", name) not in goals:  # a program this target cannot link
             if requested:
-                check(target, name)  # says why, and what to use instead
+                check(target, name, build.targets)  # says why, and what to use instead
             continue
         goals[goal_name("debug", name)] = f"run {name} under gdb, stopped at main (GDB_BATCH=<file>: batch mode)"
         if not requested:
             continue
-        gdb = check(target, name)
+        gdb = check(target, name, build.targets)
         batch = check_batch(build.config["GDB_BATCH"]) if build.config["GDB_BATCH"] else ""
         if not any(str(f).startswith("-g") for f in build.env["CCFLAGS"]):
             print(f"tflm-build: note: BUILD_TYPE={build.config['BUILD_TYPE']} compiles without -g: gdb stops at "
