@@ -176,3 +176,35 @@ def test_auto_builds_a_pch_only_for_enough_users_and_switching_rebuilds_no_objec
     compiles = [x for x in off.stdout.splitlines() if " -c " in x]
     assert off.returncode == 0 and any(x.endswith("/sub.cc") for x in compiles), off.stdout
     assert "-include" not in off.stdout and "c++-header" not in off.stdout, off.stdout
+
+
+def test_choice_cache_keeps_one_file_a_choice_until_a_file_it_read_changes(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tflm_build.build import pch_select
+
+    include = tmp_path / "inc"
+    include.mkdir()
+    header = include / "common.h"
+    header.write_text("#ifndef COMMON_H_\n#define COMMON_H_\nint Common();\n#endif\n")
+    sources = []
+    for name in ("a", "b", "c"):
+        sources.append(tmp_path / f"{name}.cc")
+        sources[-1].write_text('#include "common.h"\nint F() { return Common(); }\n')
+    program = tmp_path / "main.cc"
+    program.write_text('#include "common.h"\nint main() { return Common(); }\n')
+    time.sleep(2.1)  # outside the racy window: the choices may be kept
+    folder = tmp_path / "choices"
+    first = pch_select.ChoiceCache(folder).choose("core-cxx", sources, [include])
+    assert first.headers == ('"common.h"',) and len(first.users) == 3 and first.held == (str(header),)
+    assert pch_select.ChoiceCache(folder).uses("core-cxx", program, [include], first)
+    assert len(list(folder.glob("*.json"))) == 2  # the group's choice and the program source's
+    # Kept: a new run answers without choosing again.
+    with monkeypatch.context() as patch:
+        patch.setattr(pch_select, "choose", lambda *a: pytest.fail("chosen again"))
+        patch.setattr(pch_select, "may_use", lambda *a: pytest.fail("decided again"))
+        assert pch_select.ChoiceCache(folder).choose("core-cxx", sources, [include]) == first
+        assert pch_select.ChoiceCache(folder).uses("core-cxx", program, [include], first)
+    # A file it read changes: chosen again, with another digest.
+    header.write_text(header.read_text().replace("int Common();", "int Common();\nint More();"))
+    again = pch_select.ChoiceCache(folder).choose("core-cxx", sources, [include])
+    assert again.headers == first.headers and again.digest != first.digest

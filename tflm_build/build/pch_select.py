@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..files import write_atomic
-from ..filestamp import stamp, trusted_stamp
+from ..filestamp import Stamp, stamp, trusted_stamp
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(include|define|undef|if|ifdef|ifndef|endif|pragma[ \t]+once)\b[ \t]*(.*)$",
                         re.M)
@@ -52,7 +52,7 @@ MIN_SOURCES = 2  # fewer users than this: no precompiled header for the group
 COVER = 0.5
 # The weight of a system header (not on the include path, so not read): a small project header's.
 SYSTEM_WEIGHT = 4096
-_FORMAT = 2  # of choices.json
+_FORMAT = 2  # of a kept choice (gen/<config>/pch/choices/)
 
 
 @dataclass(frozen=True)
@@ -253,43 +253,57 @@ def _digest(files: Sequence[str]) -> str:
 
 
 class ChoiceCache:
-    """Choices of one configuration, kept in a JSON file and keyed by what each choice read.
+    """Choices of one configuration, a JSON file each in ``folder``, keyed by what each choice read.
 
     A program's source compiled with a group's flags is decided once too
     (``uses``): the decision reads the whole header set, too much for every run.
+    One file a choice: a build reads only the choices it makes (``microlite`` two,
+    ``test`` one more per test source) and a new choice writes only its own.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-        # Choices of another format (an older tflm-build's) are made again.
-        fresh = isinstance(data, dict) and data.get("format") == _FORMAT and isinstance(data.get("choices"), dict)
-        self.data: dict[str, dict[str, Any]] = data["choices"] if fresh else {}
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._stamps: dict[str, Stamp | None] = {}  # this run's, by path
 
-    @staticmethod
-    def _stamp(files: Sequence[str], include_dirs: Sequence[Path]) -> str:
-        """One digest of the include path and of every file's stamp (a no-op build computes it: kept lean)."""
-        return hashlib.sha1(repr(([str(d) for d in include_dirs], files, [stamp(name) for name in files]))
+    def _file(self, key: str) -> Path:
+        return self.folder / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.json"
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        """The entry kept for ``key``; None when there is none or it is of another format (an older tflm-build's)."""
+        try:
+            entry = json.loads(self._file(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and entry.get("format") == _FORMAT and entry.get("key") == key \
+            else None
+
+    def _stamp(self, files: Sequence[str], include_dirs: Sequence[Path]) -> str:
+        """One digest of the include path and of every file's stamp (a no-op build computes it: kept lean).
+
+        Each file is stat'ed once per run (the program sources' entries read the same
+        headers): a stamp taken before a later read only makes the next run read again.
+        """
+        stamps = self._stamps
+        for name in files:
+            if name not in stamps:
+                stamps[name] = stamp(name)
+        return hashlib.sha1(repr(([str(d) for d in include_dirs], files, [stamps[name] for name in files]))
                             .encode()).hexdigest()
 
     def _cached(self, key: str, inputs: list[str], include_dirs: Sequence[Path],
                 decide: Callable[[list[Path]], Any]) -> Any:
         """The remembered answer for ``inputs`` when no file it read changed, else ``decide``'s (saved at once)."""
-        entry = self.data.get(key)
+        entry = self._load(key)
         if entry and entry.get("inputs") == inputs and entry.get("stamp") == self._stamp(entry["read"], include_dirs):
             return entry["answer"]
         read: list[Path] = []
         answer = decide(read)
         files = sorted({str(p) for p in read})
         if any(trusted_stamp(name) is None and stamp(name) is not None for name in files):
-            self.data.pop(key, None)  # a file written just now: its stamp could survive another edit
+            self._file(key).unlink(missing_ok=True)  # a file written just now: its stamp could survive another edit
             return answer
-        self.data[key] = {"inputs": inputs, "read": files, "stamp": self._stamp(files, include_dirs),
-                          "answer": answer}
-        write_atomic(self.path, json.dumps({"format": _FORMAT, "choices": self.data}))
+        write_atomic(self._file(key), json.dumps({"format": _FORMAT, "key": key, "inputs": inputs, "read": files,
+                                                  "stamp": self._stamp(files, include_dirs), "answer": answer}))
         return answer
 
     def choose(self, key: str, sources: Sequence[Path], include_dirs: Sequence[Path]) -> Choice:

@@ -32,6 +32,7 @@ from SCons.Action import Action
 
 from ..build.goals import Goals, goal_name
 from ..errors import ConfigError
+from ..model.targets import TargetRegistry
 from . import runner as runner_tool
 
 PROJECT_PORT = 1234  # QEMU's own default (-s): what a generated project's launch configuration uses
@@ -79,7 +80,7 @@ def server_argv(target: Any, port: int | str) -> list[str]:
     return argv + [target.expand(a.replace("{port}", "{{port}}")).replace("{port}", str(port)) for a in stub]
 
 
-def check(target: Any, program: str, targets: Any = None) -> str:
+def check(target: Any, program: str, targets: TargetRegistry | None = None) -> str:
     """The debugger to use for ``program``, or a ConfigError saying what to install or which target can.
 
     ``targets`` (a TargetRegistry) names the targets that can debug, for the message.
@@ -101,20 +102,14 @@ def check(target: Any, program: str, targets: Any = None) -> str:
     return gdb
 
 
-def _debuggable(targets: Any) -> list[str]:
+def _debuggable(targets: TargetRegistry | None) -> list[str]:
     """The targets (at their default arch) that can start a program under gdb."""
-    able: list[str] = []
+    if targets is None:
+        return []
     try:
-        names = targets.names() if targets is not None else []
+        return [name for name in targets.names() if targets.load(name, None).can_debug]
     except ConfigError:  # a broken target file is reported when it is used, not in this message
-        return able
-    for name in names:
-        try:
-            if targets.load(name, None).can_debug:
-                able.append(name)
-        except ConfigError:
-            continue
-    return able
+        return []
 
 
 def check_batch(path: str) -> str:
@@ -190,11 +185,10 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 def project_context(target: Any) -> dict[str, Any] | None:
     """What a generated project's VS Code files need: the debugger this machine would use and the
     halted server's argv on the fixed PROJECT_PORT (None when the target cannot be debugged)."""
-    names = debuggers(target)
-    if not names or target.runner.kind == "none":
+    if not target.can_debug:
         return None
     server = server_argv(target, PROJECT_PORT)
-    session = Session(find_gdb(target) or names[0], "{program}", tuple(server), PROJECT_PORT)
+    session = Session(find_gdb(target) or debuggers(target)[0], "{program}", tuple(server), PROJECT_PORT)
     return {"gdb": session.gdb, "server": server, "port": PROJECT_PORT, "argv": session.gdb_argv(None)}
 
 

@@ -48,6 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from SCons.Builder import CompositeBuilder
+from SCons.Scanner import ScannerBase
+from SCons.Tool import CScanner
 from SCons.Util import Proxy
 
 from ..build.pch_select import Choice, ChoiceCache
@@ -78,7 +81,6 @@ def generate(env: Any) -> None:
     """
     from SCons.Action import Action
     from SCons.Builder import Builder
-    from SCons.Scanner import ScannerBase
 
     env["TFLM_PCH_FLAGS"] = ""
     env["TFLM_PCH_LAUNCHER_FLAGS"] = ""
@@ -129,10 +131,6 @@ def _user_builder(genv: Any, held: frozenset[str]) -> Any:
     compare those signatures (43 to 65 on the host) per user again.  Headers it
     includes outside the set stay.
     """
-    from SCons.Builder import CompositeBuilder
-    from SCons.Scanner import ScannerBase
-    from SCons.Tool import CScanner
-
     def scan(node: Any, env: Any, path: Any) -> list[Any]:
         # A header this build writes stays: the compile must wait for it (its digest was read too early).
         return [n for n in CScanner(node, env, path) if n.get_abspath() not in held or n.has_builder()]
@@ -172,10 +170,11 @@ class Groups:
         self.gen = gen
         self.always = always  # PCH=1: every group with a header set, however few users this build has
         self.suffix = ".pch" if family == "clang" else ".gch"
-        self.cache = ChoiceCache(gen / "pch" / "choices.json")
+        self.cache = ChoiceCache(gen / "pch" / "choices")
         self._groups: dict[tuple[str, str], _Group] = {}
         self._flags: dict[Any, str] = {}  # object node -> its -include flags
         self._signatures: dict[Any, str] = {}  # object node -> its group's header set digest
+        self._include_dirs: dict[tuple[str, ...], list[Path]] = {}  # CPPPATH -> absolute folders
         self.decided = False
 
     def flags_for(self, target: Sequence[Any], source: Any, env: Any, for_signature: bool) -> str:
@@ -203,8 +202,7 @@ class Groups:
         key = (group, lang)
         if key not in self._groups:
             sources = [m for m in members() if _LANGUAGES.get(m.suffix) == lang]
-            include_dirs = [Path(os.path.abspath(d)) for d in genv["CPPPATH"]]
-            choice = self.cache.choose(f"{group}-{lang}", sources, include_dirs)
+            choice = self.cache.choose(f"{group}-{lang}", sources, self._folders(genv))
             self._groups[key] = _Group(choice, frozenset(str(m) for m in sources))
             if choice.headers:
                 self._declare(genv, group, lang, self._groups[key])
@@ -214,8 +212,14 @@ class Groups:
         if str(source) in entry.sources:
             return entry if str(source) in entry.choice.users else None
         # A program's source compiled with the group's flags uses its PCH on the same conditions.
-        include_dirs = [Path(os.path.abspath(d)) for d in genv["CPPPATH"]]
-        return entry if self.cache.uses(f"{group}-{lang}", source, include_dirs, entry.choice) else None
+        return entry if self.cache.uses(f"{group}-{lang}", source, self._folders(genv), entry.choice) else None
+
+    def _folders(self, genv: Any) -> list[Path]:
+        """``genv``'s include path as absolute folders (made once per include path)."""
+        key = tuple(genv["CPPPATH"])
+        if key not in self._include_dirs:
+            self._include_dirs[key] = [Path(os.path.abspath(d)) for d in key]
+        return self._include_dirs[key]
 
     def _declare(self, genv: Any, group: str, lang: str, entry: _Group) -> None:
         """The header, its compiled form (depending on the digest of the header set), and the users' flags."""
