@@ -90,13 +90,17 @@ def test_missing_qemu_refuses_run_goals_before_any_work(fx: Fixture, tmp_path: P
     # Building without running needs no emulator.
     built = fx.scons("TARGET=cortex_m_qemu", "TARGET_ARCH=cortex-m4", "hello_world_bin", repo=repo)
     assert built.returncode == 0, built.output
+    # Debugging needs the emulator too; the host target is suggested from the target files.
+    debug = fx.scons("TARGET=cortex_m_qemu", "TARGET_ARCH=cortex-m4", "debug_hello_world", repo=repo)
+    assert debug.returncode == 2 and "or debug on the host with TARGET=linux" in debug.stderr, debug.output
 
 
 def test_library_only_target_refuses_binaries_before_any_work(fx: Fixture) -> None:
     res = fx.scons("TARGET=cortex_m_generic", "TARGET_ARCH=cortex-m4", "hello_world_bin")
     assert res.returncode == 2, res.output
     assert "TARGET=cortex_m_generic cannot build 'hello_world_bin': it serves only library" in res.stderr
-    assert "TARGET=cortex_m_qemu" in res.stderr  # where it can be built instead
+    # Where it can be built instead: the targets whose files list the goal kind.
+    assert "use TARGET=cortex_m_qemu or TARGET=linux or TARGET=sparkfun_edge for binaries" in res.stderr, res.stderr
     assert "CXX" not in res.stdout
     lib = fx.scons("TARGET=cortex_m_generic", "TARGET_ARCH=cortex-m4", "microlite")
     assert lib.returncode == 0, lib.output

@@ -116,7 +116,7 @@ def _main() -> None:
     goals = _declare_goals(build, library, programs, tests, examples, requested)
     for extension in _extensions():
         extension.declare(build, goals)
-    _check_goals(goals, target, build.unavailable)
+    _check_goals(goals, target, build.unavailable, targets)
     if _needs_full_library(goals):
         build.lib.full()
     pch.decide(env)  # every object is declared: which compiled headers this build uses
@@ -352,7 +352,7 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def _check_goals(goals: Goals, target: Target, unavailable: dict[str, str]) -> None:
+def _check_goals(goals: Goals, target: Target, unavailable: dict[str, str], targets: TargetRegistry) -> None:
     """Refuse unknown goals, and goals this target cannot serve, before any work."""
     served = target.goals
     for parsed in goals.requested:
@@ -366,10 +366,11 @@ def _check_goals(goals: Goals, target: Target, unavailable: dict[str, str]) -> N
         kind = parsed.needs
         if kind and kind not in served:
             can = sorted(g for g in goals if parse(g).family not in _UNLISTED)[:20]
+            others = targets.suggest(lambda t: kind in t.goals)
             raise ConfigError(f"TARGET={target.name} cannot build '{goal}': it serves only {', '.join(served)}",
                               file=target.file, key="goals", choices=can,
-                              fix="use TARGET=cortex_m_qemu or TARGET=linux to build and run programs"
-                              if kind in ("run", "tests", "binaries") else "pick one of the goals above")
+                              fix=f"use {others} for {kind}, or pick one of the goals above" if others
+                              else "pick one of the goals above")
         if goal in goals:
             continue
         near = closest(goal, goals)

@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ConfigError, shorten, unknown_choice
 from .schema import Field, Schema, str_list, validate, with_defaults
@@ -287,6 +287,21 @@ class TargetRegistry:
         if include_abstract:
             return found
         return [n for n in found if not self._load_raw(n).get("abstract")]
+
+    def suggest(self, wanted: Callable[[Target], bool]) -> str:
+        """``TARGET=a or TARGET=b``: the targets (at their default arch) for which ``wanted`` holds; '' if none.
+
+        What an error suggests instead of the current target.  A target file that
+        does not load is left out: it is reported when it is used.
+        """
+        found = []
+        for name in self.names(include_abstract=True):
+            try:
+                if not self._load_raw(name).get("abstract") and wanted(self.load(name, None)):
+                    found.append(f"TARGET={name}")
+            except ConfigError:
+                continue
+        return " or ".join(found)
 
     def _load_raw(self, name: str) -> LocDict:
         if name not in self._raw:

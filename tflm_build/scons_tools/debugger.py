@@ -87,13 +87,13 @@ def check(target: Any, program: str, targets: TargetRegistry | None = None) -> s
     """
     spec = target.debug
     if not target.can_debug:
-        able = _debuggable(targets)
-        instead = f"debug on {' or '.join(f'TARGET={n}' for n in able)}; " if able else ""
+        instead = _suggest(targets, lambda t: t.can_debug, "debug on")
         raise ConfigError(f"TARGET={target.name} cannot debug '{program}': it has no runner to start it under gdb",
                           file=target.file, key="debug",
-                          fix=f"{instead}on a board, start your probe's gdb server (OpenOCD, pyOCD, J-Link) and "
-                              "attach gdb to it with the ELF of bin/")
-    runner_tool.require_tool(target, "or debug on the host (TARGET=linux)")
+                          fix=f"{instead + '; ' if instead else ''}on a board, start your probe's gdb server "
+                              "(OpenOCD, pyOCD, J-Link) and attach gdb to it with the ELF of bin/")
+    runner_tool.require_tool(target, lambda: _suggest(targets, lambda t: t.host and t.can_debug,
+                                                      "or debug on the host with"))
     gdb = find_gdb(target)
     if gdb is None:
         raise ConfigError(f"no debugger for TARGET={target.name} on PATH (tried {', '.join(spec.gdb)})",
@@ -102,14 +102,10 @@ def check(target: Any, program: str, targets: TargetRegistry | None = None) -> s
     return gdb
 
 
-def _debuggable(targets: TargetRegistry | None) -> list[str]:
-    """The targets (at their default arch) that can start a program under gdb."""
-    if targets is None:
-        return []
-    try:
-        return [name for name in targets.names() if targets.load(name, None).can_debug]
-    except ConfigError:  # a broken target file is reported when it is used, not in this message
-        return []
+def _suggest(targets: TargetRegistry | None, wanted: Callable[[Any], bool], lead: str) -> str:
+    """``lead`` and the targets for which ``wanted`` holds; '' when none does (or no registry is at hand)."""
+    names = targets.suggest(wanted) if targets is not None else ""
+    return f"{lead} {names}" if names else ""
 
 
 def check_batch(path: str) -> str:

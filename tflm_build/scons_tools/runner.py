@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from SCons.Action import Action
 
@@ -92,11 +92,11 @@ def check_tool(target: Any, runs: bool) -> None:
     QEMU target needs no QEMU.
     """
     if runs:
-        require_tool(target, "or build without running (the program or <program>_bin goals)")
+        require_tool(target, lambda: "or build without running (the program or <program>_bin goals)")
 
 
-def require_tool(target: Any, alternative: str) -> None:
-    """The runner's program must be on PATH (a host runner needs none); else a ConfigError."""
+def require_tool(target: Any, alternative: Callable[[], str]) -> None:
+    """The runner's program must be on PATH (a host runner needs none); else a ConfigError ending in ``alternative()``."""
     runner = target.runner
     if runner.kind != "command":
         return
@@ -104,7 +104,7 @@ def require_tool(target: Any, alternative: str) -> None:
     if shutil.which(tool) is None:
         raise ConfigError(f"'{tool}', which runs the programs of TARGET={target.name}, is not on PATH",
                           file=target.file, key="runner.tool",
-                          fix=(runner.install or f"install {tool}") + "; " + alternative)
+                          fix="; ".join(x for x in (runner.install or f"install {tool}", alternative()) if x))
 
 
 def declare(build: Any, goals: Any) -> None:
